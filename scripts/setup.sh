@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine: system packages, .venv, the project and its deps.
+# Idempotent: a second run reuses everything and returns in about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+if ((${#need_apt[@]})); then
+    echo "setup: installing ${need_apt[*]} (Debian packages)"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+[ -x .venv/bin/python ] || python3.11 -m venv .venv
+echo "setup: installing Python packages into .venv"
+# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
+.venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0" "triton==3.7.1" 2>&1 | grep -v "is ignored" || true
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import torch, triton, transformers, playwright, matplotlib" \
+    || { echo "setup: Python packages failed to import; see pip output above" >&2; exit 1; }
+echo "$want" > "$stamp"
