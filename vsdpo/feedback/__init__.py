@@ -1,0 +1,22 @@
+"""Feedback: a render turned into the three training signals (DESIGN.md §1, §4.3) —
+per-token credit weights, the teacher's privileged context, and the sequence reward with
+its group advantages. The defect detectors live here too but are imported by
+`vsdpo.render` directly."""
+
+from vsdpo.feedback.advantage import group_advantages
+from vsdpo.feedback.context import ContextConfig, TeacherContext, best_sibling, teacher_context
+from vsdpo.feedback.credit import credit_weights, weight_table
+from vsdpo.feedback.reward import RewardConfig, reward, reward_components
+
+__all__ = [
+    "ContextConfig",
+    "RewardConfig",
+    "TeacherContext",
+    "best_sibling",
+    "credit_weights",
+    "group_advantages",
+    "reward",
+    "reward_components",
+    "teacher_context",
+    "weight_table",
+]

@@ -1,0 +1,83 @@
+"""Teacher context: prompt, then privileged feedback, then the instruction; capped length."""
+
+import pytest
+
+from vsdpo.feedback import ContextConfig, TeacherContext, best_sibling, teacher_context
+from vsdpo.render.types import Defect, RenderResult
+from vsdpo.tasks.task import Task
+
+TASK = Task("t0", "chart", "Draw a bar chart of quarterly sales with a title.")
+CODE = ("import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots(figsize=(2, 1))\n"
+        "ax.bar(['Q1', 'Q2'], [3, 4])\n"
+        "ax.set_title('Quarterly sales of every product line we sell')\n")
+TITLE = (CODE.index("ax.set_title"), len(CODE) - 1)
+BAR = (CODE.index("ax.bar"), CODE.index("ax.set_title") - 1)
+INSTRUCTION = ContextConfig().instruction
+
+
+def with_defects(*severities):
+    kinds = ["clipped_text", "overlap", "low_contrast", "misaligned"]
+    return RenderResult(ok=True, image=b"\x89PNG", width=200, height=100, defects=[
+        Defect(kinds[i], (0, 0, 200, 20), s, f"measurement {i}", [TITLE if i == 0 else BAR])
+        for i, s in enumerate(severities)])
+
+
+def test_prompt_comes_first_then_the_rubric_then_the_instruction():
+    text = teacher_context(TASK, with_defects(0.9, 0.4), code=CODE)
+    assert text.startswith(TASK.prompt) and text.endswith(INSTRUCTION)
+    first, second = text.index("clipped_text"), text.index("overlap")
+    assert len(TASK.prompt) < first < second < text.index(INSTRUCTION)
+    assert "line 4: ax.set_title('Quarterly sales" in text and "measurement 0" in text
+    assert "line 3: ax.bar(['Q1', 'Q2'], [3, 4])" in text
+
+
+def test_failed_code_gives_the_last_lines_of_its_traceback():
+    error = "Traceback (most recent call last):\n" + "".join(
+        f'  File "chart.py", line {i}, in f{i}\n' for i in range(40)) + "NameError: name 'y'"
+    text = teacher_context(TASK, RenderResult(ok=False, error=error), code=CODE)
+    assert "NameError: name 'y'" in text and "line 39" in text and "line 0," not in text
+    assert text.index(TASK.prompt) == 0 and text.endswith(INSTRUCTION)
+
+
+def test_a_blank_render_is_reported_as_blank():
+    blank = RenderResult(ok=True, defects=[Defect("blank", (0, 0, 1, 1), 1.0, "all white")])
+    assert ContextConfig().blank_note in teacher_context(TASK, blank, code=CODE)
+
+
+def test_truncation_drops_least_severe_lines_first_and_never_cuts_the_prompt():
+    config = ContextConfig(max_chars=len(TASK.prompt) + 420)  # room for two defect lines
+    text = teacher_context(TASK, with_defects(0.9, 0.2, 0.6, 0.1), code=CODE, config=config)
+    assert text.startswith(TASK.prompt) and text.endswith(INSTRUCTION)
+    assert len(text) <= config.max_chars
+    assert "clipped_text" in text and "low_contrast" in text  # severities 0.9 and 0.6 stay
+    assert "overlap" not in text and "misaligned" not in text  # 0.2 and 0.1 go
+    assert "2 less severe problem(s) omitted" in text
+    tiny = teacher_context(TASK, with_defects(0.9), code=CODE, config=ContextConfig(max_chars=10))
+    assert tiny.startswith(TASK.prompt)
+
+
+def test_a_clean_sibling_is_offered_as_a_correct_solution():
+    sibling = "ax.bar(['Q1', 'Q2'], [3, 4]); ax.set_title('Sales')"
+    text = teacher_context(TASK, with_defects(0.5), sibling, code=CODE)
+    assert sibling in text and text.index(sibling) < text.index(INSTRUCTION)
+
+
+def test_best_sibling_picks_the_highest_reward_clean_render_other_than_itself():
+    results = [with_defects(0.5), RenderResult(ok=True), RenderResult(ok=True),
+               RenderResult(ok=False, error="x")]
+    codes = ["a", "b", "c", "d"]
+    assert best_sibling(0, codes, results, [0.2, 0.7, 0.9, 0.0]) == "c"
+    assert best_sibling(2, codes, results, [0.2, 0.7, 0.9, 0.0]) == "b"
+    assert best_sibling(0, codes[:1], results[:1], [0.2]) is None
+
+
+def test_with_image_returns_the_text_and_the_render():
+    context = teacher_context(TASK, with_defects(0.5), code=CODE, with_image=True)
+    assert isinstance(context, TeacherContext) and context.image == b"\x89PNG"
+    assert context.text == teacher_context(TASK, with_defects(0.5), code=CODE)
+
+
+def test_bad_caps_raise_naming_the_field():
+    with pytest.raises(ValueError, match="max_chars"):
+        ContextConfig(max_chars=0)

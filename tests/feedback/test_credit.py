@@ -1,0 +1,104 @@
+"""Credit weights: statements as the unit of blame, IoU × severity, token mapping."""
+
+import pytest
+import torch
+
+from vsdpo.feedback import credit_weights, weight_table
+from vsdpo.feedback.statements import python_statements
+from vsdpo.render.types import Defect, Element
+
+CODE = "a = 1\nax.bar(x, y)\nplt.title('t')\n"
+#       0    5 6          18 19            33
+BAR = (6, 18)
+TOKENS = [(0, 1), (2, 3), (4, 5), (5, 6), (6, 12), (12, 18), (18, 19), (19, 28), (28, 33)]
+BAR_ELEMENT = Element("Rectangle", (0, 0, 10, 10), BAR, role="data")
+
+
+def overlap(bbox, severity, spans):
+    return Defect("overlap", bbox, severity, "bars overlap the title", spans)
+
+
+def test_a_blamed_statement_gets_one_plus_alpha_minus_one_times_iou_times_severity():
+    defect = overlap((0, 0, 10, 5), 0.8, [(8, 10)])  # IoU with the bar box: 50 / 100
+    w = credit_weights(CODE, TOKENS, [defect], alpha=3.0, elements=[BAR_ELEMENT])
+    expected = [1, 1, 1, 1, 1 + 2 * 0.4, 1 + 2 * 0.4, 1, 1, 1]
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, torch.tensor(expected))
+
+
+def test_alpha_one_gives_all_ones():
+    defect = overlap((0, 0, 10, 5), 1.0, [BAR])
+    w = credit_weights(CODE, TOKENS, [defect], alpha=1.0, elements=[BAR_ELEMENT])
+    assert torch.equal(w, torch.ones(len(TOKENS)))
+
+
+def test_no_defects_gives_all_ones():
+    assert torch.equal(credit_weights(CODE, TOKENS, [], alpha=4.0), torch.ones(len(TOKENS)))
+
+
+def test_a_token_straddling_two_statements_takes_the_larger_weight():
+    defect = overlap((0, 0, 10, 10), 1.0, [BAR])  # IoU 1 → w = alpha
+    w = credit_weights(CODE, [(4, 8), (17, 21), (0, 1)], [defect], alpha=2.5,
+                       elements=[BAR_ELEMENT])
+    assert w.tolist() == [2.5, 2.5, 1.0]
+
+
+def test_every_token_of_a_multi_line_statement_is_weighted():
+    code = "fig = 1\nax.bar(\n    x,\n    y)\nz = 2\n"
+    statement = python_statements(code)[1]
+    assert code[statement[0]:statement[1]] == "ax.bar(\n    x,\n    y)"
+    tokens = [(0, 3), (8, 15), (16, 23), (23, 30), (31, 32), (33, 34)]
+    defect = overlap((0, 0, 1, 1), 0.5, [(27, 28)])  # points at `y` on the last line
+    w = credit_weights(code, tokens, [defect], alpha=3.0)  # no element drawn → r = severity
+    assert w.tolist() == [1.0, 2.0, 2.0, 2.0, 1.0, 1.0]
+
+
+def test_a_span_inside_a_loop_blames_its_statement_not_the_whole_loop():
+    code = "for i in range(3):\n    ax.plot(i)\n    ax.text(i, 0, 's')\n"
+    plot, text = code.index("ax.plot"), code.index("ax.text")
+    defect = overlap((0, 0, 1, 1), 1.0, [(text + 3, text + 7)])
+    tokens = [(0, 3), (plot, plot + 7), (text, text + 7)]
+    assert credit_weights(code, tokens, [defect], alpha=2.0).tolist() == [1.0, 1.0, 2.0]
+
+
+def test_html_start_tag_and_css_declaration_spans_are_weighted_as_statements():
+    code = '<style>p { color: #eee; }</style><p class="x">hi</p>'
+    decl, tag = (11, 23), (33, 46)
+    assert code[slice(*decl)] == "color: #eee;" and code[slice(*tag)] == '<p class="x">'
+    p = Element("p", (0, 0, 100, 20), tag, text="hi")
+    defect = Defect("low_contrast", (0, 0, 50, 20), 0.6, "contrast 1.2:1", [tag, decl])
+    tokens = [(0, 7), (11, 17), (18, 23), (33, 35), (35, 46), (46, 48), (48, 52)]
+    w = credit_weights(code, tokens, [defect], alpha=2.0, elements=[p], domain="web")
+    # the tag drew p: IoU 0.5 × 0.6 = 0.3; the declaration drew nothing: r = severity 0.6
+    assert torch.allclose(w, torch.tensor([1.0, 1.6, 1.6, 1.3, 1.3, 1.0, 1.0]))
+
+
+def test_the_most_severe_defect_blaming_a_statement_sets_its_weight():
+    defects = [overlap((0, 0, 10, 10), 0.3, [BAR]), overlap((0, 0, 10, 10), 0.9, [BAR])]
+    w = credit_weights(CODE, torch.tensor(TOKENS), defects, alpha=2.0, elements=[BAR_ELEMENT])
+    assert w[4].item() == pytest.approx(1.9)
+
+
+def test_empty_token_offsets_keep_weight_one():
+    defect = overlap((0, 0, 10, 10), 1.0, [BAR])
+    w = credit_weights(CODE, [(6, 6), (7, 9)], [defect], alpha=3.0, elements=[BAR_ELEMENT])
+    assert w.tolist() == [1.0, 3.0]
+
+
+def test_weight_table_lists_each_blamed_statement_with_its_score_and_weight():
+    defect = overlap((0, 0, 10, 5), 0.8, [(8, 10)])
+    rows = weight_table(CODE, [defect], alpha=3.0, elements=[BAR_ELEMENT])
+    assert rows == [("ax.bar(x, y)", pytest.approx(0.4), pytest.approx(1.8))]
+
+
+def test_code_that_does_not_parse_blames_whole_lines():
+    code = "x = (\nax.bar(1)\n"
+    defect = overlap((0, 0, 1, 1), 1.0, [(7, 8)])
+    assert weight_table(code, [defect], alpha=2.0) == [("ax.bar(1)", 1.0, 2.0)]
+
+
+def test_bad_alpha_and_domain_raise_naming_the_argument():
+    with pytest.raises(ValueError, match="alpha"):
+        credit_weights(CODE, TOKENS, [], alpha=0.5)
+    with pytest.raises(ValueError, match="domain"):
+        credit_weights(CODE, TOKENS, [overlap((0, 0, 1, 1), 1.0, [BAR])], 2.0, domain="pdf")

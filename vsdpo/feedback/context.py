@@ -1,0 +1,130 @@
+"""The teacher's privileged context: what the same model sees when it re-scores the
+student's tokens as the self-distillation teacher.
+
+Layout (`ContextConfig.layout`): the original prompt, then the feedback on the student's
+attempt, then the instruction to solve the original task. The feedback is one of
+- a rubric, one line per defect: kind, the code lines the detector blamed (line numbers and
+  stripped text) and the measured numbers (the defect message), most severe first;
+- the trimmed traceback, when the code failed (`result.ok` is False);
+- a note that the render was blank;
+plus, optionally, a sibling of the same group that rendered with no defects, as a correct
+solution for reference (as in SDPO). The total is capped at `max_chars`: the sibling goes
+first, then rubric lines, least severe first; the prompt and instruction are never cut.
+Chat templates are applied by the caller. For vision-language policies,
+`teacher_context(..., with_image=True)` returns a `TeacherContext` carrying the PNG too.
+"""
+
+from dataclasses import dataclass
+
+from vsdpo.feedback.reward import is_blank
+from vsdpo.render.types import Defect, RenderResult, Span
+from vsdpo.tasks.task import Task
+
+
+@dataclass
+class ContextConfig:
+    """Templates (`str.format` with the named fields shown) and length caps."""
+
+    layout: str = "{prompt}\n\n{feedback}\n\n{instruction}"
+    rubric_header: str = "Feedback on a previous attempt: its render has these problems:"
+    defect_line: str = "- {kind} (severity {severity:.2f}) at {where}: {message}"
+    omitted_line: str = "- ... {count} less severe problem(s) omitted"
+    clean_note: str = "Feedback on a previous attempt: it rendered with no detected problems."
+    error_note: str = "Feedback on a previous attempt: it failed to run:\n{traceback}"
+    blank_note: str = "Feedback on a previous attempt: it ran but rendered a blank image."
+    sibling_note: str = "A correct solution for reference:\n{code}"
+    instruction: str = "Now solve the original task, using this feedback."
+    max_chars: int = 6000
+    max_traceback_lines: int = 12
+    max_quote_chars: int = 80
+
+    def __post_init__(self):
+        if self.max_chars < 1 or self.max_traceback_lines < 1 or self.max_quote_chars < 8:
+            raise ValueError("ContextConfig: max_chars and max_traceback_lines must be >= 1 "
+                             f"and max_quote_chars >= 8, got {self}")
+
+
+@dataclass
+class TeacherContext:
+    """Text plus the student's render (PNG bytes, None when nothing rendered)."""
+
+    text: str
+    image: bytes | None
+
+
+def _quote(code: str, span: Span, cfg: ContextConfig) -> str:
+    """`line 7: ax.set_title(...)` or `lines 7-9: first / second / third`."""
+    first = code.count("\n", 0, span[0]) + 1
+    last = first + code.count("\n", span[0], max(span[0], span[1] - 1))
+    starts = code.rfind("\n", 0, span[0]) + 1
+    text = " / ".join(s.strip() for s in code[starts:span[1]].splitlines() if s.strip())
+    if len(text) > cfg.max_quote_chars:
+        text = text[: cfg.max_quote_chars - 3] + "..."
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    return f"{where}: {text}"
+
+
+def _defect_line(d: Defect, code: str | None, cfg: ContextConfig) -> str:
+    if code is not None and d.spans:
+        where = "; ".join(_quote(code, s, cfg) for s in d.spans)
+    else:
+        where = f"({d.bbox[0]:.0f}, {d.bbox[1]:.0f})-({d.bbox[2]:.0f}, {d.bbox[3]:.0f}) px"
+    return cfg.defect_line.format(kind=d.kind, severity=d.severity, where=where,
+                                  message=d.message)
+
+
+def _trim_traceback(error: str, budget: int, cfg: ContextConfig) -> str:
+    """The last lines of the traceback (where the error is), within `budget` characters."""
+    lines = (error or "unknown error").strip().splitlines()[-cfg.max_traceback_lines:]
+    while len(lines) > 1 and len("\n".join(lines)) > budget:
+        lines = lines[1:]
+    return "\n".join(lines)[-max(budget, 0):]
+
+
+def _rubric(defects: list[Defect], code: str | None, budget: int, cfg: ContextConfig) -> str:
+    """Rubric lines, most severe first, dropping the least severe until within budget."""
+    ranked = sorted(defects, key=lambda d: -d.severity)
+    lines = [_defect_line(d, code, cfg) for d in ranked]
+    keep = len(lines)
+    def text(n: int) -> str:
+        tail = [cfg.omitted_line.format(count=len(lines) - n)] if n < len(lines) else []
+        return "\n".join([cfg.rubric_header, *lines[:n], *tail])
+    while keep > 0 and len(text(keep)) > budget:
+        keep -= 1
+    return text(keep)
+
+
+def _feedback(result: RenderResult, code: str | None, budget: int, cfg: ContextConfig) -> str:
+    if not result.ok:
+        frame = cfg.error_note.format(traceback="")
+        return cfg.error_note.format(traceback=_trim_traceback(result.error, budget - len(frame), cfg))
+    if is_blank(result):
+        return cfg.blank_note
+    if not result.defects:
+        return cfg.clean_note
+    return _rubric(result.defects, code, budget, cfg)
+
+
+def teacher_context(task: Task, result: RenderResult, sibling: str | None = None, *,
+                    code: str | None = None, config: ContextConfig = ContextConfig(),
+                    with_image: bool = False) -> str | TeacherContext:
+    """The teacher's prompt for one sample; `code` is the student's rendered code (the
+    string the defect spans index; without it the rubric cites pixel boxes instead of
+    lines); `sibling` is the code of a defect-free sibling, or None."""
+    cfg = config
+    frame = len(cfg.layout.format(prompt=task.prompt, feedback="", instruction=cfg.instruction))
+    budget = cfg.max_chars - frame
+    feedback = _feedback(result, code, budget, cfg)
+    if sibling is not None:
+        extra = "\n\n" + cfg.sibling_note.format(code=sibling)
+        if len(feedback) + len(extra) <= budget:
+            feedback += extra
+    text = cfg.layout.format(prompt=task.prompt, feedback=feedback, instruction=cfg.instruction)
+    return TeacherContext(text=text, image=result.image) if with_image else text
+
+
+def best_sibling(index: int, codes: list[str], results: list[RenderResult],
+                 rewards: list[float]) -> str | None:
+    """The highest-reward other sample of the group that ran with no defects, or None."""
+    clean = [j for j, r in enumerate(results) if j != index and r.ok and not r.defects]
+    return codes[max(clean, key=lambda j: rewards[j])] if clean else None

@@ -1,0 +1,86 @@
+"""Visual-grounded credit: per-token weights on the self-distillation divergence.
+
+A defect blames source spans; each span is widened to its statement (`statements.py`).
+A blamed statement s scores
+
+    r(s) = max over defects d blaming s of IoU(region(s), bbox(d)) · severity(d)
+
+where region(s) is the bounding box of the render boxes of the elements whose source span
+starts inside s (the bounding box of their union, not the union itself). A statement that
+drew nothing (a CSS declaration, `plt.xticks(rotation=...)`) has no region; it gets
+r = severity(d), i.e. IoU is taken as 1: the detector blamed it and there is no geometry
+to discount the blame with. The tokens of s get `w_t = 1 + (α − 1)·r(s)`, every other
+token 1; a token overlapping several statements takes the largest weight. α = 1 gives ones.
+
+Token offsets are the tokenizer's `(start, end)` character offsets **into `code`** (the
+string the spans index): if the completion wraps the code (a Markdown fence), shift them
+first. Shapes: T tokens, S blamed statements.
+"""
+
+import numpy as np
+import torch
+
+from vsdpo.feedback.geometry import iou
+from vsdpo.feedback.statements import blamed_statements, check_domain, python_statements
+from vsdpo.render.types import BBox, Defect, Element, Span
+
+
+def statement_region(span: Span, elements: list[Element]) -> BBox | None:
+    """Bounding box of the elements whose source span starts inside `span`, or None."""
+    boxes = [e.bbox for e in elements if e.span is not None and span[0] <= e.span[0] < span[1]]
+    if not boxes:
+        return None
+    x0, y0, x1, y1 = zip(*boxes)
+    return (min(x0), min(y0), max(x1), max(y1))
+
+
+def statement_scores(code: str, defects: list[Defect], elements: list[Element] | None = None,
+                     domain: str = "chart") -> dict[Span, float]:
+    """r(s) for every blamed statement s (unblamed statements have r = 0 and are absent)."""
+    check_domain(domain)
+    elements = elements or []
+    statements = python_statements(code) if domain == "chart" and defects else None
+    scores: dict[Span, float] = {}
+    for d in defects:
+        for s in blamed_statements(code, d.spans, domain, statements):
+            region = statement_region(s, elements)
+            r = d.severity * (1.0 if region is None else iou(region, d.bbox))
+            scores[s] = max(scores.get(s, 0.0), r)
+    return scores
+
+
+def _offsets_T2(token_offsets) -> torch.Tensor:
+    offsets_T2 = torch.as_tensor(np.asarray(token_offsets, dtype=np.int64).reshape(-1, 2))
+    if (offsets_T2[:, 1] < offsets_T2[:, 0]).any():
+        raise ValueError("token_offsets: every (start, end) needs end >= start")
+    return offsets_T2
+
+
+def credit_weights(code: str, token_offsets, defects: list[Defect], alpha: float,
+                   elements: list[Element] | None = None, domain: str = "chart") -> torch.Tensor:
+    """Per-token credit weights, fp32 `[T]`; `token_offsets` is `[T, 2]` (list or array).
+
+    Tokens with an empty span (special tokens) keep weight 1.
+    """
+    if alpha < 1.0:
+        raise ValueError(f"alpha must be >= 1 (1 switches credit off), got {alpha}")
+    offsets_T2 = _offsets_T2(token_offsets)
+    weights_T = torch.ones(offsets_T2.shape[0], dtype=torch.float32)
+    scores = statement_scores(code, defects, elements, domain) if alpha != 1.0 else {}
+    if not scores:
+        return weights_T
+    spans_S2 = torch.tensor(list(scores), dtype=torch.int64)
+    w_S = 1.0 + (alpha - 1.0) * torch.tensor(list(scores.values()), dtype=torch.float32)
+    start_T1, end_T1 = offsets_T2[:, :1], offsets_T2[:, 1:]
+    hit_TS = (start_T1 < spans_S2[:, 1]) & (spans_S2[:, 0] < end_T1)
+    w_TS = torch.where(hit_TS, w_S, torch.ones_like(w_S))
+    return torch.maximum(weights_T, w_TS.amax(dim=1))
+
+
+def weight_table(code: str, defects: list[Defect], alpha: float,
+                 elements: list[Element] | None = None,
+                 domain: str = "chart") -> list[tuple[str, float, float]]:
+    """`(statement text, r, weight)` per blamed statement, highest weight first, for logs."""
+    scores = statement_scores(code, defects, elements, domain)
+    rows = [(code[s:e], r, 1.0 + (alpha - 1.0) * r) for (s, e), r in scores.items()]
+    return sorted(rows, key=lambda row: -row[1])
