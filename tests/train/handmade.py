@@ -1,0 +1,57 @@
+"""Hand-made scoring and a tiny run for the trainer tests: rendering is beside the point
+there, so rewards are a deterministic function of the text and the teacher context is a
+fixed hint. Importable by spawned and subprocess workers (they add this folder to sys.path).
+"""
+
+import os
+
+import torch
+
+from vsdpo.config import load_config
+from vsdpo.train.score import Scored
+
+CONTEXT = "Feedback: write more lowercase letters."
+
+
+class LetterScorer:
+    """reward = share of lowercase letters; a sample under 0.5 has an `overlap` defect;
+    tokens holding no lowercase letter are blamed (weight alpha)."""
+
+    def __init__(self, alpha: float = 3.0):
+        self.alpha = alpha
+        self.contexts = []
+
+    async def score(self, tasks, completions, offsets, group_size):
+        out = []
+        for c, off in zip(completions, offsets):
+            text = c.text
+            r = sum(ch.islower() for ch in text) / max(1, len(text))
+            blamed = torch.tensor([not any(ch.islower() for ch in text[s:e]) for s, e in off])
+            credit = 1.0 + (self.alpha - 1.0) * blamed.float()
+            self.contexts.append(CONTEXT)
+            out.append(Scored(r, bool(text), ["overlap"] if r < 0.5 else [], CONTEXT, credit))
+        return out
+
+
+def tiny_config(model_dir, run_dir, *overrides):
+    return load_config(None, [
+        f"model.path='{model_dir}'", f"run_dir='{run_dir}'", "rollout.prompts_per_step=2",
+        "rollout.group_size=4", "rollout.max_new_tokens=12", "train.steps=4", "train.lr=3e-3",
+        "tasks.num_train=8", "tasks.domains=['web']", *overrides])
+
+
+def spawn_worker(rank, world, port, model_dir, run_dir, overrides):
+    """One rank of a gloo group, for `torch.multiprocessing.spawn`."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    from vsdpo.train.trainer import Trainer
+    cfg = tiny_config(model_dir, run_dir, *overrides)
+    trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+        dist.destroy_process_group()

@@ -1,0 +1,229 @@
+"""Run configuration: a TOML file → a tree of dataclasses, `--set a.b=c` overrides, checks.
+
+Every mistake is caught here, before a process group, a model or a browser starts: an
+unknown key (with the nearest valid name), a value of the wrong type, and options that
+contradict each other. The resolved tree is written to the run directory as TOML.
+
+    cfg = load_config("configs/tiny.toml", ["train.steps=4", "loss.kl_coef=0"])
+"""
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernels import LossConfig
+from vsdpo.render import RenderConfig
+
+
+@dataclass
+class ModelConfig:
+    path: str = ""                # a local transformers causal-LM directory (with tokenizer)
+    dtype: str = "float32"        # parameter dtype for compute: float32 | bfloat16
+    activation_checkpointing: bool = False
+    compile: bool = False
+
+
+@dataclass
+class RolloutConfig:
+    backend: str = "transformers"
+    prompts_per_step: int = 2     # per rank
+    group_size: int = 4           # G samples per prompt
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+
+
+@dataclass
+class FeedbackConfig:
+    sibling: bool = True          # show the best sibling's code to the teacher
+    scale_by_std: bool = True     # GRPO advantage normalisation
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    micro_batch_tokens: int = 4096  # padded tokens per forward (student + teacher rows)
+    seed: int = 0
+    checkpoint_every: int = 0     # 0: only at the end
+    teacher: str = "ema"          # live | ema | frozen
+    ema_rate: float = 0.05
+    alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
+
+
+@dataclass
+class TasksConfig:
+    path: str = ""                # JSONL; empty: the embedded synthetic generator
+    eval_path: str = ""
+    num_train: int = 64
+    num_eval: int = 32
+    seed: int = 0
+    domains: list[str] = field(default_factory=lambda: ["chart", "web", "slide"])
+
+
+@dataclass
+class Config:
+    run_dir: str = "runs/tiny"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Defaults ← TOML file ← `a.b=c` overrides, then `check_config`."""
+    raw = tomllib.loads(Path(path).read_text()) if path else {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        _set_dotted(raw, key.strip(), _parse_literal(value.strip()))
+    cfg = _build(Config, raw, prefix="")
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: Config) -> None:
+    """Options that are each valid but contradict one another, or are out of range."""
+    t, r, loss = cfg.train, cfg.rollout, cfg.loss
+    _require(t.teacher in ("live", "ema", "frozen"), "train.teacher",
+             f"must be live, ema or frozen, got {t.teacher!r}")
+    _require(0.0 < t.ema_rate <= 1.0, "train.ema_rate", f"must be in (0, 1], got {t.ema_rate}")
+    _require(t.alpha >= 1.0, "train.alpha", f"must be >= 1 (1 = uniform credit), got {t.alpha}")
+    _require(loss.kl_coef > 0 or loss.pg_coef > 0, "loss.kl_coef",
+             "and loss.pg_coef are both 0: nothing to train; set one of them > 0")
+    _require(loss.temperature == r.temperature, "loss.temperature",
+             f"({loss.temperature}) must equal rollout.temperature ({r.temperature}): the "
+             "policy-gradient ratio compares against the sampling distribution")
+    _require(r.group_size >= 2 or loss.pg_coef == 0, "rollout.group_size",
+             f"is {r.group_size}: group advantages need >= 2 samples per prompt; "
+             "raise it or set loss.pg_coef=0")
+    _require(r.backend == "transformers", "rollout.backend",
+             f"must be 'transformers' (the only backend built), got {r.backend!r}")
+    _require(cfg.model.dtype in ("float32", "bfloat16"), "model.dtype",
+             f"must be float32 or bfloat16, got {cfg.model.dtype!r}")
+    _require(bool(cfg.model.path), "model.path",
+             "is empty: point it at a transformers model directory (`vsdpo warmstart` makes one)")
+    for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
+        _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
+    for name in ("prompts_per_step", "max_new_tokens"):
+        _require(getattr(r, name) > 0, f"rollout.{name}", "must be > 0")
+    _require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0 (0 = at the end)")
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved tree as TOML (scalars first, then one table per section)."""
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not dataclasses.is_dataclass(value):
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.append(f"\n[{f.name}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(value).items()
+                      if v is not None]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{key} {message}")
+
+
+def _build(cls, raw: dict, prefix: str):
+    """Instantiate dataclass `cls` from `raw`, type-checking every key on the way."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{prefix.rstrip('.')} must be a table of keys, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ValueError(_unknown_key(prefix + key, key, list(fields), prefix))
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, prefix + key + ".")
+        else:
+            kwargs[key] = _coerce(value, hint, prefix + key)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a section's own range checks (e.g. LossConfig)
+        raise ValueError(f"{prefix.rstrip('.') or 'config'}: {err}") from None
+
+
+def _unknown_key(full: str, key: str, valid: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+    return f"unknown key {full}: {hint}"
+
+
+def _coerce(value, hint, key: str):
+    """Check `value` against the annotation; ints widen to floats, strings are parsed."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key} must be a list, got {value!r}")
+        return origin(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a table, got {value!r}")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(hint, type) and not isinstance(value, hint) or (
+            hint is int and isinstance(value, bool)):
+        name = getattr(hint, "__name__", str(hint))
+        raise ValueError(f"{key} must be a {name}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _parse_literal(text: str):
+    """An override value as TOML would read it; a bare word stays a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_dotted(raw: dict, key: str, value) -> None:
+    *parents, leaf = key.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {key}: {p} is a value, not a section")
+    node[leaf] = value
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
+    return repr(v)

@@ -1,0 +1,35 @@
+"""The Generator protocol (DESIGN.md §4.4): what the trainer asks of a rollout engine.
+
+A generator samples `n` completions per prompt and reports, for each sampled token, its
+log-probability under the distribution it was drawn from (logits / temperature), which the
+loss uses as `old_logprobs`. After each optimizer step the trainer pushes the new weights
+with `load_weights`. Completions of prompt i sit at indices `i·n … i·n + n − 1`.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0      # 0: greedy (log-probs then come from temperature 1)
+    max_new_tokens: int = 128
+
+
+@dataclass
+class Completion:
+    prompt_index: int
+    token_ids: list[int]          # the sampled tokens, the end-of-sequence token included
+    text: str                     # decoded without special tokens
+    logprobs: torch.Tensor        # [T] fp32, log p(token) after temperature
+    finished: bool                # ended with end-of-sequence (not cut by max_new_tokens)
+
+
+class Generator(Protocol):
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
+        ...
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        ...

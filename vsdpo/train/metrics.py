@@ -1,0 +1,84 @@
+"""Per-step metrics: reduced over ranks, one JSON line per step in `<run_dir>/metrics.jsonl`,
+a progress bar on rank 0, and TensorBoard scalars when `tensorboard` is installed.
+
+On resume the JSONL is cut back to the checkpoint's step, so the file of a killed-and-
+resumed run reads exactly like that of an uninterrupted one (timings aside).
+"""
+
+import json
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from vsdpo.render.types import DEFECT_KINDS
+
+TIME_KEYS = ("rollout", "render", "teacher", "update", "sync")
+
+
+def reduce_over_ranks(values: dict[str, float], op=dist.ReduceOp.SUM) -> dict[str, float]:
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t, op=op)
+    return dict(zip(keys, t.tolist()))
+
+
+def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
+    """Rates over all samples of all ranks; times are the slowest rank's."""
+    counts = {"samples": len(scored), "reward": sum(s.reward for s in scored),
+              "ok": sum(s.ok for s in scored), "defective": sum(bool(s.defect_kinds) for s in scored)}
+    counts |= {f"kind/{k}": sum(k in s.defect_kinds for s in scored) for k in DEFECT_KINDS}
+    c = reduce_over_ranks(counts | {k: v for k, v in sums.items() if not k.endswith("_s")})
+    t = reduce_over_ranks(times, op=dist.ReduceOp.MAX)
+    n, tokens = c["samples"], max(c["tokens"], 1.0)
+    out = {"reward": c["reward"] / n, "exec_rate": c["ok"] / n, "defect_rate": c["defective"] / n}
+    out |= {f"defect_rate/{k}": c[f"kind/{k}"] / n for k in DEFECT_KINDS}
+    out |= {"loss": c["loss"] / tokens, "divergence": c["divergence"] / tokens,
+            "clip_fraction": c["clipped"] / tokens,
+            "credit_blamed": c["blamed_weight"] / c["blamed_tokens"] if c["blamed_tokens"] else 0.0,
+            "blamed_token_frac": c["blamed_tokens"] / tokens,
+            "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"])}
+    out |= {f"time/{k}": t[k] for k in TIME_KEYS}
+    out["tokens_per_s"] = c["tokens"] / max(sum(t.values()), 1e-9)
+    return out
+
+
+class MetricLogger:
+    def __init__(self, run_dir: str | Path, total_steps: int, start_step: int, rank: int):
+        self.rank = rank
+        self.path = Path(run_dir) / "metrics.jsonl"
+        if rank != 0:
+            return
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= start_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True)
+        self.tb = _tensorboard(Path(run_dir) / "tb")
+
+    def log(self, step: int, metrics: dict) -> None:
+        if self.rank != 0:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.bar.update(1)
+        self.bar.set_postfix(reward=f"{metrics['reward']:.3f}",
+                             defects=f"{metrics['defect_rate']:.2f}", loss=f"{metrics['loss']:.3f}")
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.rank == 0:
+            self.bar.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(path))

@@ -1,0 +1,110 @@
+"""Model loading and parallelism: the policy, its FSDP2 sharding, the process group.
+
+The trainer never calls the language-model head inside the model: the fused loss takes the
+final hidden states and the head's weight, so the `[N, V]` logits never exist. `Policy`
+wraps a transformers causal LM and makes that explicit — its forward returns hidden states.
+Because `Policy` is the FSDP root, its forward all-gathers the root's own parameters
+(embeddings, final norm, lm_head) and, as the root, keeps them unsharded until backward.
+So right after `policy(...)`, `policy.lm_head_weight` is the full `[V, H]` tensor that
+autograd tracks, and its gradient is reduce-scattered back into the shard by FSDP's
+post-backward — no extra all-gather for the loss, no DTensor inside the kernel.
+"""
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from vsdpo.config import ModelConfig
+
+
+class Policy(nn.Module):
+    def __init__(self, lm: PreTrainedModel):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids_BL: torch.Tensor, attention_mask_BL: torch.Tensor) -> torch.Tensor:
+        """Final (normed) hidden states `[B, L, H]`."""
+        out = self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
+                            use_cache=False)
+        return out.last_hidden_state
+
+    @property
+    def lm_head_weight(self) -> torch.Tensor:
+        return self.lm.get_output_embeddings().weight
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.lm.model.layers
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """Join the process group torchrun describes (or a group of one); NCCL on CUDA, else gloo."""
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29517")
+        os.environ.setdefault("RANK", "0")
+        os.environ.setdefault("WORLD_SIZE", "1")
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank()
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return rank, dist.get_world_size(), device
+
+
+def load_lm(cfg: ModelConfig, device: torch.device) -> PreTrainedModel:
+    """A full fp32 copy of the causal LM (flash-attn 2 when installed on CUDA, else SDPA)."""
+    attn = "sdpa"
+    if device.type == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+            attn = "flash_attention_2"
+        except ImportError:
+            pass
+    lm = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=torch.float32,
+                                              attn_implementation=attn)
+    return lm.to(device)
+
+
+def load_tokenizer(cfg: ModelConfig):
+    tok = AutoTokenizer.from_pretrained(cfg.path)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
+    """Load, then parallelize: the one place where AC → compile → fully_shard happen."""
+    policy = Policy(load_lm(cfg, device))
+    parallelize(policy, cfg)
+    return policy
+
+
+def parallelize(policy: Policy, cfg: ModelConfig) -> None:
+    """Activation checkpointing, then compile, then FSDP2 — in that order, per block.
+
+    AC wraps each decoder block so its activations are recomputed in backward; compile
+    sees the wrapped block (so the recompute is compiled too); `fully_shard` goes last so
+    its hooks sit outside both. Each block is one FSDP unit, the root holds the rest.
+    bf16 mixed precision computes in bf16 and reduces gradients in fp32; the fp32 master
+    parameters stay sharded.
+    """
+    mp = MixedPrecisionPolicy()
+    if cfg.dtype == "bfloat16":
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    blocks = policy.blocks
+    for i in range(len(blocks)):
+        if cfg.activation_checkpointing:
+            blocks[i] = checkpoint_wrapper(blocks[i])
+        if cfg.compile:
+            blocks[i].compile()  # in place: parameter names stay those of the checkpoint
+        fully_shard(blocks[i], mp_policy=mp)
+    fully_shard(policy, mp_policy=mp)

@@ -1,0 +1,59 @@
+"""The render-and-score stage: completions → renders → reward, credit, teacher context.
+
+`RenderScorer` is the real stage (the browser/sandbox pool and `vsdpo.feedback`); the
+trainer only needs something with the same `score` coroutine, which is how tests drive
+the loop with hand-made rewards where rendering is beside the point.
+"""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
+from vsdpo.render import Artifact, RenderResult
+from vsdpo.rollout import Completion
+from vsdpo.tasks import Task
+
+
+@dataclass
+class Scored:
+    reward: float
+    ok: bool                       # the code ran and rendered
+    defect_kinds: list[str]        # one entry per defect found
+    context: str                   # the teacher's prompt
+    credit_T: torch.Tensor         # per-token weights on the divergence
+    result: RenderResult | None = field(default=None, repr=False)
+
+
+class Scorer(Protocol):
+    async def score(self, tasks: list[Task], completions: list[Completion],
+                    offsets: list[list[tuple[int, int]]], group_size: int) -> list[Scored]:
+        """`tasks[i]` is the task of `completions[i]`; groups are consecutive."""
+
+
+class RenderScorer:
+    def __init__(self, pool, alpha: float, sibling: bool):
+        self.pool, self.alpha, self.sibling = pool, alpha, sibling
+
+    async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
+        codes = [c.text for c in completions]
+        results = await self.pool.render(
+            [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)])
+        rewards = [reward(t, r) for t, r in zip(tasks, results)]
+        scored = []
+        for i, (task, result) in enumerate(zip(tasks, results)):
+            sibling = self._sibling(i, codes, results, rewards, group_size)
+            context = teacher_context(task, result, sibling, code=codes[i])
+            credit_T = credit_weights(codes[i], offsets[i], result.defects, self.alpha,
+                                      elements=result.elements, domain=task.domain)
+            scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
+                                 context, credit_T, result))
+        return scored
+
+    def _sibling(self, i, codes, results, rewards, group_size) -> str | None:
+        if not self.sibling:
+            return None
+        g = i // group_size * group_size
+        return best_sibling(i - g, codes[g:g + group_size], results[g:g + group_size],
+                            rewards[g:g + group_size])

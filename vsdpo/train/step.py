@@ -1,0 +1,78 @@
+"""One optimizer step on a batch of scored samples: teacher forward, student forward, the
+fused loss, backward per micro-batch, then clip, AdamW, LR schedule.
+
+Every rank must run the same number of forwards (FSDP all-gathers are collectives), so the
+micro-batch count is agreed with an all-reduce and short ranks add masked-out ones. The
+loss of each rank is normalised by its own completion-token count and FSDP averages the
+gradients over ranks, so the step is the mean over ranks of per-token means — and does not
+depend on how the tokens were cut into micro-batches.
+"""
+
+import time
+
+import torch
+import torch.distributed as dist
+from torch.distributed.tensor import DTensor
+
+from kernels import LossConfig, linear_vsdpo_loss
+from vsdpo.train.batch import MicroBatch, Sample, empty_micro_batch, split_micro_batches
+from vsdpo.train.model import Policy
+from vsdpo.train.teacher import Teacher
+
+STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight")
+
+
+def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
+               loss_cfg: LossConfig, budget: int, grad_clip: float, pad_id: int) -> dict:
+    """Returns summed statistics (over this rank) and the time spent in teacher/update."""
+    device = next(policy.parameters()).device
+    micro = split_micro_batches(samples, budget, pad_id)
+    count = torch.tensor([len(micro)], device=device)
+    dist.all_reduce(count, op=dist.ReduceOp.MAX)
+    micro += [empty_micro_batch(pad_id) for _ in range(int(count) - len(micro))]
+    normalizer = float(max(1, sum(mb.num_tokens for mb in micro)))
+    sums = dict.fromkeys(STAT_KEYS, 0.0) | {"teacher_s": 0.0, "update_s": 0.0}
+    for mb in micro:
+        _accumulate(sums, _micro_step(policy, teacher, _to(mb, device), loss_cfg, normalizer))
+    norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+    sums["grad_norm"] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
+    t0 = time.perf_counter()
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    teacher.update()
+    sums["update_s"] += time.perf_counter() - t0
+    return sums
+
+
+def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
+    t0 = time.perf_counter()
+    t_hidden_BLH, t_weight = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL)
+    t_hidden_NH = t_hidden_BLH.flatten(0, 1)[mb.teacher_rows_N]
+    t1 = time.perf_counter()
+    hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL).flatten(0, 1)[mb.student_rows_N]
+    loss, stats = linear_vsdpo_loss(
+        hidden_NH, policy.lm_head_weight, t_hidden_NH, mb.target_N, mb.credit_N, mb.adv_N,
+        mb.old_logp_N, mask=mb.mask_N, normalizer=normalizer, config=loss_cfg,
+        teacher_weight=t_weight)
+    loss.backward()
+    teacher.release()
+    t2 = time.perf_counter()
+    m_N = mb.mask_N
+    blamed_N = (mb.credit_N > 1) & (m_N > 0)
+    return {
+        "tokens": float(m_N.sum()), "loss": float(loss.detach()) * normalizer,
+        "divergence": float((stats["divergence"] * m_N).sum()),
+        "clipped": float(stats["clip_fraction"]) * float(m_N.sum()),
+        "blamed_tokens": float(blamed_N.sum()), "blamed_weight": float(mb.credit_N[blamed_N].sum()),
+        "teacher_s": t1 - t0, "update_s": t2 - t1,
+    }
+
+
+def _accumulate(sums: dict, new: dict) -> None:
+    for k, v in new.items():
+        sums[k] += v
+
+
+def _to(mb: MicroBatch, device) -> MicroBatch:
+    return MicroBatch(**{k: v.to(device) for k, v in vars(mb).items()})

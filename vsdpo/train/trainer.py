@@ -1,0 +1,152 @@
+"""The trainer: built from a `Config` by `build_*` functions, run by a loop that reads as the
+step does — rollout → render_and_score → train_step → sync_weights → save.
+
+Runs as one process per device under torchrun, or alone (a group of one). A run directory
+that already holds a checkpoint is resumed from its latest one.
+"""
+
+import asyncio
+import contextlib
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+from vsdpo.config import Config, save_config
+from vsdpo.feedback import group_advantages
+from vsdpo.render import RenderPool
+from vsdpo.rollout import HFGenerator, SamplingParams
+from vsdpo.train.batch import Sample, token_offsets
+from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from vsdpo.train.data import TaskStream, build_tasks
+from vsdpo.train.metrics import MetricLogger, step_metrics
+from vsdpo.train.model import build_policy, init_distributed, load_lm, load_tokenizer
+from vsdpo.train.score import RenderScorer, Scorer
+from vsdpo.train.step import train_step
+from vsdpo.train.teacher import build_teacher
+from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
+
+
+class Trainer:
+    def __init__(self, cfg: Config, scorer: Scorer | None = None):
+        self.cfg = cfg
+        self.rank, self.world, self.device = init_distributed()
+        _seed_everything(cfg.train.seed, self.rank)
+        self.run_dir = Path(cfg.run_dir)
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.toml")
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.policy = build_policy(cfg.model, self.device)
+        self.teacher = build_teacher(cfg, self.policy, self.device)
+        self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
+        self.generator = HFGenerator(load_lm(cfg.model, self.device), self.tokenizer)
+        self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step,
+                                self.rank, self.world, cfg.train.seed)
+        self.loop = asyncio.new_event_loop()
+        self.exit_stack = contextlib.AsyncExitStack()
+        self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
+        self.step = self._resume()
+        self.sync_weights()
+
+    def train(self) -> None:
+        cfg = self.cfg.train
+        logger = MetricLogger(self.run_dir, cfg.steps, self.step, self.rank)
+        for step in range(self.step + 1, cfg.steps + 1):
+            times = {}
+            tasks = self.tasks.next()
+            with _timed(times, "rollout"):
+                tasks_N, completions, offsets = self.rollout(tasks)
+            with _timed(times, "render"):
+                scored = self.render_and_score(tasks_N, completions, offsets)
+            samples = self.make_samples(tasks_N, completions, scored)
+            sums = train_step(self.policy, self.teacher, self.optimizer, self.scheduler, samples,
+                              self.cfg.loss, cfg.micro_batch_tokens, cfg.grad_clip,
+                              self.tokenizer.pad_token_id)
+            times["teacher"], times["update"] = sums.pop("teacher_s"), sums.pop("update_s")
+            with _timed(times, "sync"):
+                self.sync_weights()
+            self.step = step
+            logger.log(step, step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0]))
+            if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                self.save()
+        logger.close()
+        self.export(self.run_dir / "final")
+
+    def rollout(self, tasks):
+        """G samples per task; returns the task of each sample, the samples, token offsets."""
+        g = self.cfg.rollout.group_size
+        sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens)
+        completions = self.generator.generate([format_prompt(t.prompt) for t in tasks], g, sampling)
+        offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
+        return [tasks[c.prompt_index] for c in completions], completions, offsets
+
+    def render_and_score(self, tasks_N, completions, offsets):
+        return self.loop.run_until_complete(
+            self.scorer.score(tasks_N, completions, offsets, self.cfg.rollout.group_size))
+
+    def make_samples(self, tasks_N, completions, scored) -> list[Sample]:
+        adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
+                                 scale_by_std=self.cfg.feedback.scale_by_std)
+        encode = lambda text: self.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+        return [Sample(encode(format_prompt(task.prompt)), encode(format_teacher_prompt(s.context)),
+                       c.token_ids, c.logprobs, s.credit_T, float(a))
+                for task, c, s, a in zip(tasks_N, completions, scored, adv_N)]
+
+    def sync_weights(self) -> None:
+        """Gather the full weights (a collective) into every rank's generator copy."""
+        full = get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True))
+        self.generator.load_weights({k.removeprefix("lm."): v for k, v in full.items()})
+
+    def save(self) -> None:
+        save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
+                        self.optimizer, self.scheduler, self.teacher)
+
+    def export(self, out_dir: Path) -> None:
+        """The current policy as a transformers directory (safetensors + tokenizer)."""
+        if self.rank == 0:
+            self.generator.model.save_pretrained(out_dir)
+            self.tokenizer.save_pretrained(out_dir)
+        dist.barrier()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.exit_stack.aclose())
+        self.loop.close()
+
+    def _resume(self) -> int:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            return 0
+        meta = load_checkpoint(path, self.policy, self.optimizer, self.scheduler, self.teacher)
+        self.tasks.position = meta["position"]
+        return meta["step"]
+
+    async def _build_scorer(self) -> Scorer:
+        pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
+        return RenderScorer(pool, self.cfg.train.alpha, self.cfg.feedback.sibling)
+
+
+def build_optimizer(policy, cfg: Config):
+    """AdamW with a linear warm-up to `train.lr`, constant after."""
+    t = cfg.train
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    warmup = lambda step: min(1.0, (step + 1) / (t.warmup_steps + 1))  # noqa: E731
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup)
+
+
+def _seed_everything(seed: int, rank: int) -> None:
+    """Ranks draw different samples; the same seed and rank always draw the same ones."""
+    random.seed(seed + rank)
+    np.random.seed(seed + rank)
+    torch.manual_seed(seed + rank)
+
+
+@contextlib.contextmanager
+def _timed(times: dict, key: str):
+    t0 = time.perf_counter()
+    yield
+    times[key] = time.perf_counter() - t0
