@@ -1,6 +1,7 @@
 """Design2Code-style similarity of a web page (or slide) render to its reference, from the DOM.
 
-Text blocks are the innermost elements carrying text. Blocks are matched first by equal
+Text blocks are the elements with direct text (the DOM probe reports each node's own text,
+not its descendants'), with a positive area. Blocks are matched first by equal
 text, then greedily by `difflib` ratio (≥ `MIN_TEXT_RATIO`). Components, each in [0, 1]:
 - block: matched text length over all text length, both pages (unmatched blocks cost);
 - text: mean difflib ratio of the matched pairs;
@@ -10,11 +11,12 @@ Without matches, text/position/color are 0 (1.0 when both pages have no text at 
 """
 
 import difflib
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
 from vsdpo.feedback.color import color_similarity
+from vsdpo.feedback.geometry import area
 from vsdpo.feedback.matching import greedy_match
 from vsdpo.render.types import Element, RenderResult
 
@@ -22,14 +24,44 @@ MIN_TEXT_RATIO = 0.5
 
 
 def text_blocks(result: RenderResult) -> list[Element]:
-    """Elements with text that contain no other element with text."""
-    with_text = [i for i, e in enumerate(result.elements) if e.text.strip()]
-    text_parents = {result.elements[i].parent for i in with_text}
-    return [result.elements[i] for i in with_text if i not in text_parents]
+    return [e for e in result.elements if e.text.strip() and area(e.bbox) > 0]
 
 
 def _norm(text: str) -> str:
     return " ".join(text.split())
+
+
+def _char_counts(texts: list[str], alphabet: dict[str, int]) -> np.ndarray:
+    counts_MA = np.zeros((len(texts), len(alphabet)), dtype=np.int32)
+    for i, t in enumerate(texts):
+        for ch, n in Counter(t).items():
+            counts_MA[i, alphabet[ch]] = n
+    return counts_MA
+
+
+def _fuzzy_ratios(left: list[str], right: list[str]) -> np.ndarray:
+    """difflib ratios `[M, N]`: per row, candidates in order of the character-bag upper
+    bound (difflib's `quick_ratio`, vectorised here), stopping once the bound falls below
+    the row's best ratio so far (or `MIN_TEXT_RATIO`); entries not computed stay 0."""
+    sim_MN = np.zeros((len(left), len(right)))
+    if not left or not right:
+        return sim_MN
+    alphabet = {ch: k for k, ch in enumerate(sorted(set("".join(left + right))))}
+    counts_MA, counts_NA = _char_counts(left, alphabet), _char_counts(right, alphabet)
+    lengths_MN = counts_MA.sum(1)[:, None] + counts_NA.sum(1)[None, :]
+    common_MN = np.zeros(lengths_MN.shape, dtype=np.int64)
+    for a in range(len(alphabet)):  # Σ_char min(count_left, count_right)
+        common_MN += np.minimum(counts_MA[:, a, None], counts_NA[None, :, a])
+    bound_MN = 2.0 * common_MN / np.maximum(lengths_MN, 1)
+    for a in range(len(left)):
+        best, matcher = MIN_TEXT_RATIO, difflib.SequenceMatcher(None, b=left[a])
+        for b in np.argsort(-bound_MN[a], kind="stable"):
+            if bound_MN[a, b] < best:  # no later candidate of this row can beat `best`
+                break
+            matcher.set_seq1(right[b])
+            sim_MN[a, b] = matcher.ratio()
+            best = max(best, sim_MN[a, b])
+    return sim_MN
 
 
 def match_blocks(pred: list[Element], ref: list[Element]) -> list[tuple[int, int, float]]:
@@ -45,13 +77,7 @@ def match_blocks(pred: list[Element], ref: list[Element]) -> list[tuple[int, int
         else:
             left.append(i)
     right = [j for js in by_text.values() for j in js]
-    sim_MN = np.zeros((len(left), len(right)))
-    for a, i in enumerate(left):
-        matcher = difflib.SequenceMatcher(None, _norm(pred[i].text), autojunk=False)
-        for b, j in enumerate(right):
-            matcher.set_seq2(_norm(ref[j].text))
-            if matcher.real_quick_ratio() >= MIN_TEXT_RATIO and matcher.quick_ratio() >= MIN_TEXT_RATIO:
-                sim_MN[a, b] = matcher.ratio()
+    sim_MN = _fuzzy_ratios([_norm(pred[i].text) for i in left], [_norm(ref[j].text) for j in right])
     for a, b in greedy_match(sim_MN, threshold=MIN_TEXT_RATIO - 1e-9):
         pairs.append((left[a], right[b], float(sim_MN[a, b])))
     return pairs

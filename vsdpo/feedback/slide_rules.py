@@ -55,7 +55,7 @@ def _balance(mask_HW: np.ndarray) -> float:
     h, w = mask_HW.shape
     left, right = mask_HW[:, : w // 2].sum(), mask_HW[:, w - w // 2:].sum()
     top, bottom = mask_HW[: h // 2].sum(), mask_HW[h - h // 2:].sum()
-    return 0.5 * (even(left, right) + even(top, bottom))
+    return 0.5 * (even(float(left), float(right)) + even(float(top), float(bottom)))
 
 
 def slide_rules(result: RenderResult) -> dict[str, float]:
