@@ -1,0 +1,165 @@
+"""An async pool of reused Chromium pages, driven by Playwright over the system browser.
+
+Starting a browser costs ~0.5 s; a reused page renders a document in milliseconds. The pool
+keeps `num_browsers` browser processes with `pages_per_browser` pages each (a slot is one
+page in its own context). Each context is recycled every `recycle_every` renders; a slot
+whose page or browser died is rebuilt (relaunching the browser if needed) and the job is
+retried once. Rollouts are untrusted: JavaScript is off unless asked for, every request
+except `data:` is aborted, and each job runs under a timeout.
+"""
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import async_playwright
+
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               "--disable-quic", "--disable-extensions", "--disable-dev-shm-usage",
+               "--mute-audio", "--disable-default-apps"]
+
+
+class RenderTimeout(Exception):
+    """A job ran past its timeout; the slot was rebuilt and the job is not retried."""
+
+
+def find_chromium(path: str | None = None) -> str:
+    """The Chromium executable: `path`, else $VSDPO_CHROMIUM, else a system install."""
+    for candidate in (path, os.environ.get("VSDPO_CHROMIUM")):
+        if candidate:
+            if not Path(candidate).is_file():
+                raise FileNotFoundError(f"browser {candidate!r} (RenderConfig.browser_path or "
+                                        "$VSDPO_CHROMIUM) does not exist; point it at a "
+                                        "Chromium executable")
+            return candidate
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise FileNotFoundError("no Chromium found: install it (`apt-get install chromium`) or set "
+                            "VSDPO_CHROMIUM / RenderConfig.browser_path to its executable")
+
+
+async def _block_network(route):
+    """Everything but inline `data:` resources is aborted: rollouts get no network."""
+    if route.request.url.startswith("data:"):
+        await route.continue_()
+    else:
+        await route.abort()
+
+
+@dataclass
+class Slot:
+    """One reusable page: its browser's index, context, page and CDP session."""
+
+    browser: int
+    context: object = None
+    page: object = None
+    cdp: object = None
+    javascript: bool = False
+    uses: int = 0
+    generation: int = -1  # browser generation the context was made on
+
+
+class BrowserPool:
+    """Slots over a few browsers; `run(job, javascript)` runs `job(page, cdp)` on a free one."""
+
+    def __init__(self, executable: str, num_browsers: int, pages_per_browser: int,
+                 recycle_every: int, timeout_s: float):
+        self.executable, self.timeout_s, self.recycle_every = executable, timeout_s, recycle_every
+        self.num_browsers = num_browsers
+        self.slots = [Slot(b) for b in range(num_browsers) for _ in range(pages_per_browser)]
+        self.browsers: list = [None] * num_browsers
+        self.generation = [0] * num_browsers
+        self.locks = [asyncio.Lock() for _ in range(num_browsers)]
+        self.free: asyncio.Queue[Slot] = asyncio.Queue()
+        self.playwright = None
+
+    async def start(self):
+        self.playwright = await async_playwright().start()
+        await asyncio.gather(*(self._launch(b) for b in range(self.num_browsers)))
+        for slot in self.slots:
+            self.free.put_nowait(slot)
+
+    async def close(self):
+        for b in self.browsers:
+            if b is not None:
+                try:
+                    await asyncio.wait_for(b.close(), 10)
+                except (PlaywrightError, asyncio.TimeoutError):
+                    pass
+        if self.playwright is not None:
+            await self.playwright.stop()
+
+    async def _launch(self, b: int):
+        self.browsers[b] = await self.playwright.chromium.launch(
+            executable_path=self.executable, args=LAUNCH_ARGS, headless=True,
+            timeout=30_000)
+        self.generation[b] += 1
+
+    async def _relaunch_if_dead(self, b: int, seen_generation: int):
+        async with self.locks[b]:  # one relaunch however many slots noticed the crash
+            if self.generation[b] != seen_generation or self.browsers[b].is_connected():
+                return
+            try:
+                await asyncio.wait_for(self.browsers[b].close(), 5)
+            except (PlaywrightError, asyncio.TimeoutError):
+                pass
+            await self._launch(b)
+
+    async def _open(self, slot: Slot, javascript: bool):
+        """A fresh context and page for the slot (closing the old one)."""
+        await self._discard(slot)
+        await self._relaunch_if_dead(slot.browser, self.generation[slot.browser])
+        browser = self.browsers[slot.browser]
+        slot.context = await browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1280, "height": 800},
+            service_workers="block", offline=True, accept_downloads=False)
+        await slot.context.route("**/*", _block_network)
+        slot.page = await slot.context.new_page()
+        slot.page.set_default_timeout(self.timeout_s * 1000)
+        slot.cdp = await slot.context.new_cdp_session(slot.page)
+        slot.javascript, slot.uses = javascript, 0
+        slot.generation = self.generation[slot.browser]
+
+    async def _discard(self, slot: Slot):
+        if slot.context is not None:
+            try:
+                await asyncio.wait_for(slot.context.close(), 5)
+            except (PlaywrightError, asyncio.TimeoutError):
+                pass  # a dead browser: the relaunch below replaces it
+        slot.context = slot.page = slot.cdp = None
+
+    async def _ready(self, slot: Slot, javascript: bool):
+        stale = (slot.page is None or slot.page.is_closed() or slot.javascript != javascript
+                 or slot.uses >= self.recycle_every
+                 or slot.generation != self.generation[slot.browser]
+                 or not self.browsers[slot.browser].is_connected())
+        if stale:
+            await self._open(slot, javascript)
+        slot.uses += 1
+
+    async def run(self, job, javascript: bool):
+        """`await job(page, cdp)` on a free slot; a crash is retried once on a rebuilt slot.
+
+        Raises `RenderTimeout` when the job outlives the timeout, or the second failure.
+        """
+        for attempt in range(2):
+            slot = await self.free.get()
+            try:
+                await asyncio.wait_for(self._ready(slot, javascript), self.timeout_s + 30)
+                return await asyncio.wait_for(job(slot.page, slot.cdp), self.timeout_s)
+            except (asyncio.TimeoutError, PlaywrightTimeout):
+                await self._discard(slot)
+                raise RenderTimeout(f"render timed out after {self.timeout_s:g}s") from None
+            except PlaywrightError:
+                await self._discard(slot)
+                if attempt == 1:
+                    raise
+            finally:
+                self.free.put_nowait(slot)

@@ -1,0 +1,43 @@
+"""One HTML artifact on one reused page: tag → load → probe → screenshot → detect.
+
+Web pages render at the configured viewport and are captured full page (up to
+`max_page_height`); slides render at exactly their slide size and the capture is that box.
+The screenshot is taken once, through CDP with `optimizeForSpeed` (fast PNG encoding).
+"""
+
+import base64
+from dataclasses import dataclass
+
+from vsdpo.feedback.detect_html import Canvas, detect_html
+from vsdpo.render.probe import run_probe, to_elements
+from vsdpo.render.source_map import tag_source
+from vsdpo.render.types import Artifact, RenderResult
+
+
+@dataclass(frozen=True)
+class HtmlSettings:
+    """The per-domain page geometry and limits an HTML render needs."""
+
+    viewport: tuple[int, int]
+    slide_size: tuple[int, int]
+    max_page_height: int
+    max_dom_nodes: int
+
+
+async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> RenderResult:
+    """Render one page or slide and run the detectors on it."""
+    smap = tag_source(artifact.code)
+    slide = artifact.domain == "slide"
+    width, height = settings.slide_size if slide else settings.viewport
+    if page.viewport_size != {"width": width, "height": height}:
+        await page.set_viewport_size({"width": width, "height": height})
+    await page.set_content(smap.html, wait_until="load")
+    probe = await run_probe(page, smap, settings.max_dom_nodes)
+    shot_h = height if slide else min(max(probe.page[1], height), settings.max_page_height)
+    shot = await cdp.send("Page.captureScreenshot", {
+        "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": not slide,
+        "clip": {"x": 0, "y": 0, "width": width, "height": shot_h, "scale": 1}})
+    canvas = Canvas(artifact.domain, width, height if slide else shot_h)
+    return RenderResult(ok=True, image=base64.b64decode(shot["data"]), width=width,
+                        height=shot_h, elements=to_elements(probe),
+                        defects=detect_html(probe, smap, artifact.code, canvas))
