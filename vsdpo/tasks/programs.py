@@ -9,7 +9,7 @@ feedback-conditioned teacher to answer a defect report with a robust style.
 | domain | prone | robust |
 |---|---|---|
 | chart | `plain`: vertical bars, horizontal tick labels | `rotate`: labels at 90° + tight layout; `barh`: horizontal bars + tight layout |
-| web | `nowrap`: title on one line in a 240 px box; `fixed`: wrapping title in a 70 px-high box | `wrap`: wrapping title, the box grows |
+| web | `nowrap`: title on one line in a 240 px-wide card; `fixed`: wrapping title in a 34 px-high heading | `wrap`: wrapping title, the card grows |
 | slide | `fixed`: 44 px bullets in one column | `columns`: two columns; `small`: 24 px bullets |
 """
 
@@ -67,13 +67,12 @@ def _chart(fields: dict[str, str], style: str) -> str:
 
 
 def _web(fields: dict[str, str], style: str) -> str:
-    height = "min-height" if style == "wrap" else "height"
-    nowrap = ";white-space:nowrap" if style == "nowrap" else ""
+    title_css = {"nowrap": ";white-space:nowrap", "fixed": ";height:34px", "wrap": ""}[style]
     return (
         '<body style="margin:0;font-family:sans-serif">\n'
-        f'<div style="width:240px;{height}:70px;margin:20px;padding:10px;'
+        '<div style="width:240px;min-height:70px;margin:20px;padding:10px;'
         'border:1px solid #333">\n'
-        f'<h2 style="font-size:28px;margin:0{nowrap}">{fields["title"]}</h2>\n'
+        f'<h2 style="font-size:28px;margin:0{title_css}">{fields["title"]}</h2>\n'
         f'<p style="font-size:14px;margin:8px 0 0">{fields["text"]}</p>\n'
         "</div>\n</body>\n"
     )

@@ -4,15 +4,14 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vsdpo.render.types import Domain
-
+# Kept free of `vsdpo.render` imports: the render package imports feedback, which imports this.
 DOMAINS = ("chart", "web", "slide")
 
 
 @dataclass(frozen=True)
 class Task:
     id: str
-    domain: Domain
+    domain: str  # one of DOMAINS (vsdpo.render.types.Domain)
     prompt: str
     reference_code: str | None = None
     reference_image: str | None = None  # path to a PNG, relative to the JSONL file
