@@ -1,0 +1,278 @@
+"""The warm chart worker: matplotlib imported once, one forked child per chart.
+
+Run by `ChartRenderer` (inside bubblewrap when available) as
+`python -m vsdpo.render.chart_worker '<json settings>'`. It speaks length-prefixed JSON
+frames on stdin/stdout: requests `{"code": ...}`, replies a result dict (PNG base64-encoded)
+that `vsdpo.render.chart` turns into a `RenderResult`. Per request it forks; the child
+confines itself (`chart_sandbox.confine`), runs the code with the Agg backend and tracing
+installed, draws the figure, extracts elements, runs the chart detectors and writes the
+reply to a pipe. The worker enforces the wall-clock timeout, kills whatever the chart left
+running, removes its temp dir and survives anything the chart does.
+"""
+
+import base64
+import builtins
+import io
+import json
+import linecache
+import os
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+import warnings
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
+from vsdpo.render import chart_sandbox, chart_trace  # noqa: E402
+
+MAX_REPLY_BYTES = 64 << 20
+_LAYOUT_WORDS = ("layout", "decorations")
+_figures = {"saved": None, "created": None, "saved_kwargs": {}}
+
+
+def read_frame(stream) -> bytes | None:
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    return stream.read(struct.unpack(">I", header)[0])
+
+
+def frame(payload: dict) -> bytes:
+    data = json.dumps(payload).encode()
+    return struct.pack(">I", len(data)) + data
+
+
+def _install_capture() -> None:
+    """`show` does nothing; `savefig` writes nothing: the capture is the figure itself."""
+    original_init = Figure.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        _figures["created"] = self
+
+    def savefig(self, *args, **kwargs):
+        _figures.update(saved=self, saved_kwargs=kwargs)
+
+    Figure.__init__ = init
+    Figure._vs_savefig = Figure.savefig
+    Figure.savefig = savefig
+    plt.savefig = lambda *args, **kwargs: savefig(plt.gcf(), **kwargs)  # pyplot's redraws
+    plt.show = lambda *args, **kwargs: None
+
+
+def warm_up() -> None:
+    """Import, patch, and draw one figure so fonts and caches are loaded before forking."""
+    chart_trace.install()
+    _install_capture()
+    fig, ax = plt.subplots()
+    ax.bar(["a", "b"], [1, 2], label="x")
+    ax.plot([0, 1], [1, 0])
+    ax.set_title("warm $x^2$")
+    ax.legend()
+    fig.canvas.draw()
+    chart_trace.extract(fig, fig.canvas.get_renderer(), "")
+    plt.close("all")
+    _figures.update(saved=None, created=None, saved_kwargs={})
+
+
+def user_traceback(exc: BaseException, prefix: str = "") -> str:
+    """The traceback with only the user's frames (`File "<chart>", line N`)."""
+    exc.__context__ = exc.__cause__ = None
+    tb = traceback.TracebackException.from_exception(exc)
+    tb.stack = traceback.StackSummary.from_list(
+        [f for f in tb.stack if f.filename == chart_trace.USER_FILE])
+    return prefix + "".join(tb.format())
+
+
+def _pick_figure():
+    if plt.get_fignums():
+        return plt.gcf()
+    return _figures["saved"] or _figures["created"] or plt.figure()
+
+
+def _encode(rgba_HW4) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba_HW4[..., :3])).save(buf, format="PNG",
+                                                                  compress_level=1)
+    return buf.getvalue()
+
+
+def _saved_region(fig, renderer):
+    """The region `savefig(bbox_inches="tight")` would write, in display pixels, or None."""
+    kwargs = _figures["saved_kwargs"] if _figures["saved"] is fig else {}
+    if kwargs.get("bbox_inches", matplotlib.rcParams["savefig.bbox"]) != "tight":
+        return None
+    pad = kwargs.get("pad_inches")
+    pad = matplotlib.rcParams["savefig.pad_inches"] if pad in (None, "layout") else pad
+    return fig.get_tightbbox(renderer).padded(pad)
+
+
+def _image(fig, items) -> tuple[bytes, int, int]:
+    """PNG of the drawn figure as the user saved it; items are moved to its pixels."""
+    rgba_HW4 = np.asarray(fig.canvas.buffer_rgba())
+    region = _saved_region(fig, fig.canvas.get_renderer())
+    if region is None:
+        return _encode(rgba_HW4), rgba_HW4.shape[1], rgba_HW4.shape[0]
+    height = fig.bbox.height
+    x0, y0, x1, y1 = (v * fig.dpi for v in region.extents)
+    chart_trace.shift(items, -x0, y1 - height)
+    if x0 >= 0 and y0 >= 0 and x1 <= fig.bbox.width and y1 <= height:  # crop, no redraw
+        crop = rgba_HW4[int(height - y1):int(np.ceil(height - y0)), int(x0):int(np.ceil(x1))]
+        return _encode(crop), crop.shape[1], crop.shape[0]
+    buf = io.BytesIO()
+    fig._vs_savefig(buf, format="png", dpi=fig.dpi, bbox_inches=region, pad_inches=0)
+    png = buf.getvalue()
+    with Image.open(io.BytesIO(png)) as im:
+        return png, im.width, im.height
+
+
+def _layout_warnings(caught, spans) -> list:
+    out = []
+    for w in caught:
+        message = str(w.message)
+        if any(word in message.lower() for word in _LAYOUT_WORDS):
+            line = w.lineno if w.filename == chart_trace.USER_FILE else None
+            out.append((message, spans[line] if line and line < len(spans) else None))
+    return out
+
+
+def run_chart(code: str, dpi: int) -> dict:
+    """Execute, draw, trace and detect; the reply dict (never raises)."""
+    linecache.cache[chart_trace.USER_FILE] = (len(code), None, code.splitlines(True),
+                                              chart_trace.USER_FILE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            exec(compile(code, chart_trace.USER_FILE, "exec"),
+                 {"__name__": "__main__", "__builtins__": builtins})
+        except SystemExit:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            return {"ok": False, "error": user_traceback(exc)}
+        try:
+            fig = _pick_figure()
+            fig.set_dpi(dpi)
+            fig.canvas.draw()
+            items = chart_trace.extract(fig, fig.canvas.get_renderer(), code)
+            png, width, height = _image(fig, items)
+        except Exception as exc:  # noqa: BLE001
+            return {"ok": False, "error": user_traceback(exc, "while drawing the figure:\n")}
+    spans = chart_trace.line_spans(code)
+    defects = detect_chart_defects(items, width, height, _layout_warnings(caught, spans))
+    return {"ok": True, "png": base64.b64encode(png).decode(), "width": width,
+            "height": height, "elements": [vars(i.element) for i in items],
+            "defects": [vars(d) for d in defects]}
+
+
+def _child(code: str, jobdir: str, write_fd: int, settings: dict) -> None:
+    fd = chart_sandbox.confine(jobdir, write_fd, settings, settings["hide"], settings["keep"])
+    try:
+        reply = run_chart(code, settings["dpi"])
+    except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while drawing
+        reply = {"ok": False, "error": f"chart process failed: {type(exc).__name__}: {exc}"}
+    data = frame(reply)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _collect(read_fd: int, deadline: float) -> tuple[bytes, bool]:
+    """Everything the child writes until EOF; (data, timed_out)."""
+    chunks, size = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"".join(chunks), True
+        ready, _, _ = select.select([read_fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks), False
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            return b"", False
+        chunks.append(chunk)
+
+
+def _kill_leftovers(pid: int, own_pid_ns: bool) -> None:
+    """Kill the chart's process group and, in our own PID namespace, every other process."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if own_pid_ns:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, os.getpid()):
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    while True:  # reap our zombies
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+def run_job(code: str, settings: dict) -> dict:
+    """Fork a confined child for one chart and turn whatever happens into a reply."""
+    jobdir = chart_sandbox.prepare_jobdir(settings["tmp"], settings["drop_to_nobody"])
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            _child(code, jobdir, write_fd, settings)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data, timed_out = _collect(read_fd, time.monotonic() + settings["timeout_s"])
+    os.close(read_fd)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    _kill_leftovers(pid, settings["own_pid_ns"])
+    chart_sandbox.remove_jobdir(jobdir)
+    if timed_out:
+        return {"ok": False, "error": f"chart timed out after {settings['timeout_s']} s"}
+    if len(data) > 4:
+        try:
+            return json.loads(data[4:])
+        except ValueError:
+            return {"ok": False, "error": "chart process wrote a malformed result"}
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        hint = " (CPU time limit)" if name == "SIGXCPU" else ""
+        return {"ok": False, "error": f"chart process killed by {name}{hint}"}
+    return {"ok": False, "error": f"chart process exited with status {status} and no result"}
+
+
+def main() -> None:
+    settings = json.loads(sys.argv[1])
+    requests, replies = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    warm_up()
+    replies.write(frame({"ready": True, "pid_ns": settings["own_pid_ns"]}))
+    replies.flush()
+    while (request := read_frame(requests)) is not None:
+        reply = run_job(json.loads(request)["code"], settings)
+        replies.write(frame(reply))
+        replies.flush()
+
+
+if __name__ == "__main__":
+    main()
