@@ -35,10 +35,10 @@ class Blamer:
             for i in elems:
                 self.rules_of.setdefault(i, []).append(r)
 
-    def spans(self, i: int, families: tuple[str, ...] = ()) -> list[Span]:
+    def spans(self, i: int, families: tuple[str, ...] = (), with_tag: bool = True) -> list[Span]:
         """Element i's start tag plus its winning declarations of the given families."""
         tag = self.probe.span[i]
-        out = [tag] if tag else []
+        out = [tag] if tag and with_tag else []
         props = {p for f in families for p in FAMILIES[f]}
         inline = self.smap.inline.get(tag, []) if tag else []
         winners = {d.prop: d.span for d in inline if d.prop in props}

@@ -19,6 +19,8 @@ REPLACED = {"img", "svg", "video", "canvas", "input", "button", "select", "texta
             "iframe", "object", "embed", "math"}
 CLIPPING = {"hidden", "clip"}
 PAGE = {"html", "body"}
+CELL, CELL_ITEMS = 128, 64  # the overlap grid: cell size in px, items compared per cell
+MAX_PER_KIND = 20  # the most severe defects of each kind are reported
 
 
 @dataclass(frozen=True)
@@ -92,24 +94,30 @@ def _width_chain(probe: Probe, i: int) -> list[int]:
     return [c for c in chain if probe.tag[c] not in PAGE]
 
 
+def _candidate_pairs(items: list[tuple[BBox, int]]) -> set[tuple[int, int]]:
+    """Index pairs of items whose boxes share a grid cell: O(n) for spread-out pages."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for k, (b, _) in enumerate(items):
+        for cx in range(int(b[0]) // CELL, int(b[2]) // CELL + 1):
+            for cy in range(int(b[1]) // CELL, int(b[3]) // CELL + 1):
+                cells.setdefault((cx, cy), []).append(k)
+    crowded = [ks[:CELL_ITEMS] for ks in cells.values()]  # bounds a pile of 5000 boxes
+    return {(a, c) for ks in crowded for n, a in enumerate(ks) for c in ks[n + 1:]}
+
+
 def detect_overlap(probe: Probe, blame: Blamer) -> list[Defect]:
     """Text lines and replaced elements of unrelated elements that cover each other."""
-    items = sorted(((b, i) for i in range(len(probe)) for b in _painted(probe, i)),
-                   key=lambda t: t[0][1])
+    items = [(b, i) for i in range(len(probe)) for b in _painted(probe, i)]
     best: dict[tuple[int, int], tuple[float, BBox]] = {}
-    active: list[tuple[BBox, int]] = []
-    for b, i in items:
-        active = [(a, j) for a, j in active if a[3] > b[1] + 1]
-        for a, j in active:
-            x = _intersect(a, b)
-            w, h = x[2] - x[0], x[3] - x[1]
-            if i == j or w <= 1 or h <= 1 or probe.is_ancestor(min(i, j), max(i, j)):
-                continue
-            frac = _area(x) / min(_area(a), _area(b))
-            key = (min(i, j), max(i, j))
-            if frac >= 0.1 and frac > best.get(key, (0.0,))[0]:
-                best[key] = (frac, x)
-        active.append((b, i))
+    for ka, kb in _candidate_pairs(items):
+        (a, i), (b, j) = items[ka], items[kb]
+        x = _intersect(a, b)
+        if i == j or x[2] - x[0] <= 1 or x[3] - x[1] <= 1:
+            continue
+        key = (min(i, j), max(i, j))
+        frac = _area(x) / min(_area(a), _area(b))
+        if frac >= 0.1 and frac > best.get(key, (0.0,))[0] and not probe.is_ancestor(*key):
+            best[key] = (frac, x)
     defects = []
     for (i, j), (frac, x) in best.items():
         w, h = x[2] - x[0], x[3] - x[1]
@@ -245,7 +253,7 @@ def detect_low_contrast(probe: Probe, blame: Blamer) -> list[Defect]:
             "low_contrast", _union(probe.text_rects[i]), _severity((need - ratio) / (need - 1)),
             f"{_label(probe, i)}: contrast {ratio:.2f}:1 of rgb{tuple(round(c) for c in fg)} on "
             f"rgb{bg}, below {need}:1 for {'large' if large else 'normal'} {size:.0f}px text",
-            blame.union(blame.spans(i, ("color",)), blame.spans(owner, ("background",)))))
+            blame.union(blame.spans(i, ("color",)), blame.spans(owner, ("background",), probe.tag[owner] not in PAGE))))
     return defects
 
 
@@ -294,6 +302,10 @@ def detect_html(probe: Probe, smap: SourceMap, code: str, canvas: Canvas) -> lis
     blank = detect_blank(probe, code, canvas)
     if blank:
         return blank
-    return (detect_overlap(probe, blame) + detect_text_overflow(probe, blame)
-            + detect_off_canvas(probe, blame, canvas) + detect_low_contrast(probe, blame)
-            + detect_misaligned(probe, blame))
+    found = (detect_overlap(probe, blame) + detect_text_overflow(probe, blame)
+             + detect_off_canvas(probe, blame, canvas) + detect_low_contrast(probe, blame)
+             + detect_misaligned(probe, blame))
+    kept = []
+    for kind in dict.fromkeys(d.kind for d in found):
+        kept += sorted((d for d in found if d.kind == kind), key=lambda d: -d.severity)[:MAX_PER_KIND]
+    return kept

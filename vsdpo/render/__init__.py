@@ -1,3 +1,11 @@
+"""Rendering: programs that draw → images, measured elements with source spans, defects.
+
+See DESIGN.md §4.2. `render(artifacts)` is the synchronous entry point; the trainer keeps a
+`RenderPool` open across steps.
+"""
+
+from vsdpo.render.pool import RenderConfig, RenderPool, render
 from vsdpo.render.types import DEFECT_KINDS, Artifact, Defect, Element, RenderResult
 
-__all__ = ["DEFECT_KINDS", "Artifact", "Defect", "Element", "RenderResult"]
+__all__ = ["DEFECT_KINDS", "Artifact", "Defect", "Element", "RenderConfig", "RenderPool",
+           "RenderResult", "render"]

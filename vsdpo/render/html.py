@@ -26,7 +26,7 @@ class HtmlSettings:
 
 async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> RenderResult:
     """Render one page or slide and run the detectors on it."""
-    smap = tag_source(artifact.code)
+    smap = tag_source(artifact.code, 2 * settings.max_dom_nodes)
     slide = artifact.domain == "slide"
     width, height = settings.slide_size if slide else settings.viewport
     if page.viewport_size != {"width": width, "height": height}:

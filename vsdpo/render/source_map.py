@@ -95,11 +95,16 @@ def _matching_brace(css: str, open_: int) -> int:
     return len(css)
 
 
+class _Enough(Exception):
+    """Raised by the parser once `max_tags` start tags are tagged."""
+
+
 class _Tagger(HTMLParser):
     """Collects each start tag's span and the insertion point for the source attribute."""
 
-    def __init__(self, code: str):
+    def __init__(self, code: str, max_tags: int):
         super().__init__(convert_charrefs=False)
+        self.max_tags = max_tags
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", code)]
         self.inserts: list[tuple[int, str]] = []
         self.inline: dict[Span, list[Declaration]] = {}
@@ -111,6 +116,8 @@ class _Tagger(HTMLParser):
         return self.line_starts[line - 1] + col
 
     def handle_starttag(self, tag, attrs):
+        if len(self.inserts) >= self.max_tags:
+            raise _Enough
         start = self._offset()
         raw = self.get_starttag_text() or ""
         span = (start, start + len(raw))
@@ -131,11 +138,18 @@ class _Tagger(HTMLParser):
             self.styles.append((data, self._offset()))
 
 
-def tag_source(code: str) -> SourceMap:
-    """Insert `data-vsdpo-src` into every start tag; collect inline and sheet CSS."""
-    tagger = _Tagger(code)
-    tagger.feed(code)
-    tagger.close()
+def tag_source(code: str, max_tags: int = 1 << 30) -> SourceMap:
+    """Insert `data-vsdpo-src` into the first `max_tags` start tags; collect their CSS.
+
+    Tags past the cap stay untagged (the probe walks no further than its node cap anyway),
+    which bounds the parse of a hostile 100k-node page.
+    """
+    tagger = _Tagger(code, max_tags)
+    try:
+        tagger.feed(code)
+        tagger.close()
+    except _Enough:
+        pass
     pieces, last = [], 0
     for pos, attr in tagger.inserts:
         pieces += [code[last:pos], attr]
