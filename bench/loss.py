@@ -20,6 +20,7 @@ import argparse
 import gc
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from common import (
     MIB, RESULTS_DIR, device_slug, peak_rss_bytes, reset_peak_rss, run_json_subprocess, run_metadata, time_fn,
     write_result,
 )
-from loss_checks import cpu_targets, cuda_targets, max_errors_vs_reference
+from loss_checks import chunk_buffer, cpu_targets, cuda_targets, max_errors_vs_reference
 from loss_providers import Case, make_inputs, ours_config, providers_for, setup
 
 CPU_THREADS = 2
@@ -103,8 +104,13 @@ def memory(case: Case, provider: str, quick: bool) -> dict:
     finally:
         gc.collect()
         torch.cuda.empty_cache()
-    grads = sum(t.numel() * t.element_size() for t in (inputs["student_NH"], inputs["weight_VH"]))
-    return {"peak_extra_mib": extra / MIB, "peak_extra_beyond_grads_mib": (extra - grads) / MIB}
+    return _extra_memory(extra, inputs)
+
+
+def _extra_memory(extra_bytes: int, inputs: dict) -> dict:
+    """Peak extra memory, in total and beyond the gradients of h and W (outputs every provider must hold)."""
+    grads = sum(inputs[k].numel() * inputs[k].element_size() for k in ("student_NH", "weight_VH"))
+    return {"peak_extra_mib": extra_bytes / MIB, "peak_extra_beyond_grads_mib": (extra_bytes - grads) / MIB}
 
 
 def memory_worker(case: Case, provider: str, quick: bool) -> dict:
@@ -116,28 +122,35 @@ def memory_worker(case: Case, provider: str, quick: bool) -> dict:
     gc.collect()
     base = reset_peak_rss()
     fwd_bwd()
-    return {"provider": provider, "peak_extra_mib": (peak_rss_bytes() - base) / MIB, "rss_with_inputs_mib": base / MIB}
+    peak = peak_rss_bytes()
+    return {**_extra_memory(peak - base, inputs), "peak_rss_mib": peak / MIB, "rss_with_inputs_mib": base / MIB}
 
 
-def run_case(case: Case, providers: list[str], reps: int, warmup: int, quick: bool) -> dict:
-    """Speed, memory and the floor for every provider on one shape."""
-    result = {"shape": case.as_dict(), **matmul_rate(case, reps=max(reps, 5)), "providers": {}}
+def time_case(case: Case, providers: list[str], reps: int, warmup: int, quick: bool) -> dict:
+    """The matmul floor and every provider's fwd+bwd timing on one shape."""
+    result = {"shape": case.as_dict(), **matmul_rate(case, reps=max(reps, 5)), **chunk_buffer(case), "providers": {}}
     for provider in providers:
         print(f"[loss bench] N={case.num_tokens} {provider}", file=sys.stderr, flush=True)
-        stats = speed(case, provider, reps, warmup, quick)
-        if "error" not in stats:
-            stats.update(memory(case, provider, quick))
-        result["providers"][provider] = stats
+        result["providers"][provider] = speed(case, provider, reps, warmup, quick)
     return result
 
 
 def run_all(device: str, reps: int, warmup: int, quick: bool) -> list[dict]:
-    """Every case; on CPU the 8·N case runs ours only (eager would need 8× its ~3 GB)."""
+    """Time every case, then measure memory. On CPU the 8·N case runs ours only (eager would
+    need 8× its ~3 GB) with 3 reps, and the per-provider processes run two at a time: peak RSS
+    is per process, so overlapping them changes no number, only the wall time."""
     providers = providers_for(device, liger_available=_liger_importable())
     cases = cases_for(device, quick)
     if device == "cpu":
-        return [run_case(cases[0], providers, reps, warmup, quick), run_case(cases[1], ["ours"], 3, warmup, quick)]
-    return [run_case(case, providers, reps, warmup, quick) for case in cases]
+        runs = [time_case(cases[0], providers, reps, warmup, quick), time_case(cases[1], ["ours"], 3, warmup, quick)]
+    else:
+        runs = [time_case(case, providers, reps, warmup, quick) for case in cases]
+    jobs = [(run, name) for run in runs for name, stats in run["providers"].items() if "error" not in stats]
+    with ThreadPoolExecutor(max_workers=1 if device == "cuda" else 2) as pool:
+        measured = pool.map(lambda job: memory(Case(**job[0]["shape"]), job[1], quick), jobs)
+        for (run, name), stats in zip(jobs, measured):
+            run["providers"][name].update(stats)
+    return runs
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -157,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     if device == "cpu":
         found = cpu_targets(runs[0], runs[1], exact, EXACT_TOLERANCE, FLAT_MEMORY_TOLERANCE)
     else:
-        found = cuda_targets(runs[-1], chunk_buffer_mib(design_case))
+        found = cuda_targets(runs[-1])
     payload = {
         "benchmark": "fused_loss_fwd_bwd",
         "meta": run_metadata(),
