@@ -30,6 +30,15 @@ from vsdpo.render.types import Defect, Element, RenderResult
 log = logging.getLogger(__name__)
 _STARTUP_S = 60.0   # a cold worker imports matplotlib and draws a warm-up figure
 _GRACE_S = 5.0      # the worker enforces `timeout_s`; this is slack for its own replies
+# Runs the worker with `vsdpo`, `vsdpo.render` and `vsdpo.feedback` as bare packages: their
+# __init__s pull in the browser pool and torch, which a chart worker must not load.
+_BOOTSTRAP = """import sys, types, runpy
+for name in ("vsdpo", "vsdpo.render", "vsdpo.feedback"):
+    module = types.ModuleType(name)
+    module.__path__ = [sys.argv[2] + "/" + name.replace(".", "/")]
+    sys.modules[name] = module
+runpy.run_module("vsdpo.render.chart_worker", run_name="__main__")
+"""
 
 
 @dataclass
@@ -152,7 +161,7 @@ class ChartRenderer:
                "PYTHONPATH": chart_sandbox.package_root(),
                "HOME": "/tmp" if use_bwrap else self._tmp,
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        argv = [sys.executable, "-m", "vsdpo.render.chart_worker", json.dumps(settings)]
+        argv = [sys.executable, "-c", _BOOTSTRAP, json.dumps(settings), chart_sandbox.package_root()]
         if use_bwrap:
             argv = chart_sandbox.bwrap_command(shutil.which("bwrap"), cache, tmp_mb=256) + argv
         return argv, env, "/" if use_bwrap else self._tmp

@@ -29,6 +29,7 @@ from matplotlib import text as mtext
 from matplotlib.collections import Collection
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 from matplotlib.patches import Patch
 
 from vsdpo.render.types import Element, Span
@@ -172,10 +173,10 @@ class _Extractor:
     def data(self, artist, parent: int, axes_line: int | None) -> None:
         if not artist.get_visible():
             return
-        bbox = artist.get_window_extent(self.renderer)
-        if not np.all(np.isfinite(bbox.extents)) or bbox.width + bbox.height <= 0:
-            return
         points, polyline = self.data_points(artist)
+        box = self.data_box(artist, points)
+        if box is None:
+            return
         if isinstance(artist, Line2D):
             color = artist.get_color()
         elif isinstance(artist, (Patch, Collection)):
@@ -183,11 +184,25 @@ class _Extractor:
             color = fc if isinstance(artist, Patch) else (fc[0] if len(fc) else None)
         else:
             color = None
-        element = Element(kind=type(artist).__name__, bbox=self.box(bbox),
+        element = Element(kind=type(artist).__name__, bbox=box,
                           span=self.span(artist._vs_line or axes_line), role="data",
                           parent=parent, color=_rgb(color) if color is not None else None)
         self.add(ChartItem(element, points=points, path_segments=polyline, artist=artist,
                            axes=parent))
+
+    def data_box(self, artist, points):
+        """Top-left box of a data artist; collections may only know their offsets or paths."""
+        bbox = artist.get_window_extent(self.renderer)
+        if np.all(np.isfinite(bbox.extents)) and bbox.width + bbox.height > 0:
+            return self.box(bbox)
+        if points is not None and len(points):
+            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+            return (float(x0), float(y0), float(x1), float(y1))
+        if isinstance(artist, Collection) and len(artist.get_paths()):
+            transform = artist.get_transform()
+            boxes = [transform.transform_path(p).get_extents() for p in artist.get_paths()[:200]]
+            return self.box(Bbox.union(boxes))
+        return None
 
     def data_points(self, artist) -> tuple[np.ndarray | None, bool]:
         if isinstance(artist, Line2D):
@@ -233,7 +248,7 @@ class _Extractor:
             for label in (tick.label1, tick.label2) if tick.get_visible() else ():
                 self.text(label, role, fallback, parent, background, tick_line=label_line,
                           axes=parent)
-        style = self.span(style_line)
+        style = self.span(style_line) if style_line != fallback else None  # axes set-up
         for item in self.items[first:]:
             item.extra_spans = [style] if style else []
 

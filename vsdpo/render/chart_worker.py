@@ -1,7 +1,7 @@
 """The warm chart worker: matplotlib imported once, one forked child per chart.
 
-Run by `ChartRenderer` (inside bubblewrap when available) as
-`python -m vsdpo.render.chart_worker '<json settings>'`. It speaks length-prefixed JSON
+Run by `ChartRenderer` (inside bubblewrap when available) with its settings as JSON in
+argv. It speaks length-prefixed JSON
 frames on stdin/stdout: requests `{"code": ...}`, replies a result dict (PNG base64-encoded)
 that `vsdpo.render.chart` turns into a `RenderResult`. Per request it forks; the child
 confines itself (`chart_sandbox.confine`), runs the code with the Agg backend and tracing
@@ -29,6 +29,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -95,9 +96,12 @@ def user_traceback(exc: BaseException, prefix: str = "") -> str:
 
 
 def _pick_figure():
-    if plt.get_fignums():
-        return plt.gcf()
-    return _figures["saved"] or _figures["created"] or plt.figure()
+    """The current figure, else the last saved or created one (`plt.close()` after saving)."""
+    fig = plt.gcf() if plt.get_fignums() else _figures["saved"] or _figures["created"]
+    fig = fig or plt.figure()
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # a closed figure lost its canvas
+        FigureCanvasAgg(fig)
+    return fig
 
 
 def _encode(rgba_HW4) -> bytes:
