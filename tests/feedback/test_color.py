@@ -63,3 +63,9 @@ def test_color_similarity_is_one_for_equal_colours_and_zero_for_black_on_white()
     assert color_similarity([12, 200, 90], [12, 200, 90]) == 1.0
     assert color_similarity([0, 0, 0], [255, 255, 255]) == pytest.approx(0.0, abs=1e-6)
     assert 0 < rgb_delta_e([255, 0, 0], [230, 20, 20]) < rgb_delta_e([255, 0, 0], [0, 0, 255])
+
+
+def test_equal_colours_are_exactly_similar_however_they_are_broadcast():
+    colors = np.array([(64, 224, 208), (135, 206, 250), (247, 251, 255), (247, 252, 245)])
+    sim = color_similarity(colors[:, None, :], colors[None, :, :])
+    assert np.all(np.diag(sim) == 1.0)

@@ -22,7 +22,9 @@ def srgb_to_lab(rgb) -> np.ndarray:
     """sRGB in 0–255 (`..., 3`) to CIELAB L*a*b* under D65 (`..., 3`)."""
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
+    # elementwise, not `@`: BLAS may round differently per shape, and equal colours must
+    # give exactly equal Lab (ΔE = 0) however they are broadcast
+    xyz = (linear[..., None, :] * _SRGB_TO_XYZ).sum(axis=-1) / _D65_WHITE
     eps, kappa = 216 / 24389, 24389 / 27
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
     L = 116 * f[..., 1] - 16

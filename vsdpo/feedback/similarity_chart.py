@@ -42,12 +42,12 @@ def color_score(pred: list, ref: list) -> float:
     if not pred or not ref:
         return soft_f1(0.0, len(pred), len(ref))
     sim_MN = color_similarity(np.array(pred)[:, None, :], np.array(ref)[None, :, :])
-    return soft_f1(sum(sim_MN[i, j] for i, j in greedy_match(sim_MN)), len(pred), len(ref))
+    return soft_f1(float(sum(sim_MN[i, j] for i, j in greedy_match(sim_MN))), len(pred), len(ref))
 
 
 def layout_score(pred: list, ref: list) -> float:
     sim_MN = np.array([[iou(a, b) for b in ref] for a in pred]).reshape(len(pred), len(ref))
-    return soft_f1(sum(sim_MN[i, j] for i, j in greedy_match(sim_MN)), len(pred), len(ref))
+    return soft_f1(float(sum(sim_MN[i, j] for i, j in greedy_match(sim_MN))), len(pred), len(ref))
 
 
 def chart_similarity(result: RenderResult, reference: RenderResult) -> dict[str, float]:
