@@ -163,7 +163,9 @@ def _build(cls, raw: dict, prefix: str):
 
 
 def _unknown_key(full: str, key: str, valid: list[str], prefix: str) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
+    # a shared prefix first (lr_rate → lr), else the closest spelling (trian → train)
+    close = sorted((v for v in valid if key.startswith(v) or v.startswith(key)), key=len)[-1:]
+    close = close or difflib.get_close_matches(key, valid, n=1)
     hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
     return f"unknown key {full}: {hint}"
 
@@ -195,7 +197,8 @@ def _coerce(value, hint, key: str):
     if isinstance(hint, type) and not isinstance(value, hint) or (
             hint is int and isinstance(value, bool)):
         name = getattr(hint, "__name__", str(hint))
-        raise ValueError(f"{key} must be a {name}, got {value!r} ({type(value).__name__})")
+        article = "an" if name[0] in "aeiou" else "a"
+        raise ValueError(f"{key} must be {article} {name}, got {value!r} ({type(value).__name__})")
     return value
 
 

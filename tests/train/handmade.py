@@ -4,6 +4,7 @@ fixed hint. Importable by spawned and subprocess workers (they add this folder t
 """
 
 import os
+import signal
 
 import torch
 
@@ -55,3 +56,29 @@ def spawn_worker(rank, world, port, model_dir, run_dir, overrides):
     finally:
         trainer.close()
         dist.destroy_process_group()
+
+
+class KillingScorer(LetterScorer):
+    """A LetterScorer that SIGKILLs its own process on its `kill_at`-th call (mid-step)."""
+
+    def __init__(self, alpha: float, kill_at: int):
+        super().__init__(alpha)
+        self.calls, self.kill_at = 0, kill_at
+
+    async def score(self, *args):
+        self.calls += 1
+        if self.calls == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return await super().score(*args)
+
+
+def run_single(model_dir, run_dir, kill_at, *overrides):
+    """A whole single-process run (the body of the kill-and-resume subprocesses)."""
+    import torch.distributed as dist
+
+    from vsdpo.train.trainer import Trainer
+    cfg = tiny_config(model_dir, run_dir, *overrides)
+    trainer = Trainer(cfg, scorer=KillingScorer(cfg.train.alpha, kill_at))
+    trainer.train()
+    trainer.close()
+    dist.destroy_process_group()

@@ -25,6 +25,21 @@ STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed
 def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
                loss_cfg: LossConfig, budget: int, grad_clip: float, pad_id: int) -> dict:
     """Returns summed statistics (over this rank) and the time spent in teacher/update."""
+    sums = accumulate_gradients(policy, teacher, samples, loss_cfg, budget, pad_id)
+    t0 = time.perf_counter()
+    norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+    sums["grad_norm"] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    teacher.update()
+    sums["update_s"] += time.perf_counter() - t0
+    return sums
+
+
+def accumulate_gradients(policy: Policy, teacher: Teacher, samples: list[Sample],
+                         loss_cfg: LossConfig, budget: int, pad_id: int) -> dict:
+    """Forward and backward over every micro-batch; gradients add up in the shards."""
     device = next(policy.parameters()).device
     micro = split_micro_batches(samples, budget, pad_id)
     count = torch.tensor([len(micro)], device=device)
@@ -34,14 +49,6 @@ def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: 
     sums = dict.fromkeys(STAT_KEYS, 0.0) | {"teacher_s": 0.0, "update_s": 0.0}
     for mb in micro:
         _accumulate(sums, _micro_step(policy, teacher, _to(mb, device), loss_cfg, normalizer))
-    norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
-    sums["grad_norm"] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
-    t0 = time.perf_counter()
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    teacher.update()
-    sums["update_s"] += time.perf_counter() - t0
     return sums
 
 

@@ -1,0 +1,165 @@
+"""The trainer end to end on a tiny random model: FSDP2 over gloo, resume, overfitting, export.
+
+Rewards come from `handmade.LetterScorer` (the share of lowercase letters), not from
+rendering: these tests are about the optimisation loop; the render pool has its own tests.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from transformers import AutoModelForCausalLM
+
+from handmade import CONTEXT, LetterScorer, spawn_worker, tiny_config
+from vsdpo.train.batch import split_micro_batches
+from vsdpo.train.step import accumulate_gradients, train_step
+from vsdpo.train.trainer import Trainer
+from vsdpo.warmstart.tokenizer import format_teacher_prompt
+
+HERE = Path(__file__).resolve().parent
+TIMING = ("time/", "tokens_per_s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _metrics(run_dir) -> list[dict]:
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith(TIMING)}
+            for line in lines]
+
+
+@pytest.fixture(scope="module")
+def process_group():
+    """A gloo group of one for the in-process tests, on one thread (2 shared cores: more
+    threads only oversubscribe them)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0",
+                      WORLD_SIZE="1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    yield
+    dist.destroy_process_group()
+    torch.set_num_threads(threads)
+
+
+def _trainer(tiny_model_dir, tmp_path, *overrides) -> Trainer:
+    cfg = tiny_config(tiny_model_dir, tmp_path / "run", *overrides)
+    return Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+
+
+def _one_batch(trainer: Trainer):
+    tasks_N, completions, offsets = trainer.rollout(trainer.tasks.next())
+    scored = trainer.render_and_score(tasks_N, completions, offsets)
+    return trainer.make_samples(tasks_N, completions, scored)
+
+
+def test_two_gloo_processes_train_checkpoint_and_export(tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    mp.spawn(spawn_worker, args=(2, _free_port(), str(tiny_model_dir), str(run_dir),
+                                 ["train.steps=3", "train.checkpoint_every=2"]), nprocs=2)
+    metrics = _metrics(run_dir)
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    # 2 ranks × 2 prompts × 4 samples: rates are multiples of 1/16
+    assert all(m["tokens"] > 0 and (m["exec_rate"] * 16).is_integer() for m in metrics)
+    ckpt = run_dir / "checkpoints" / "step_000003"
+    assert {"rank0.pt", "rank1.pt", "meta.json"} <= {p.name for p in ckpt.iterdir()}
+    assert (run_dir / "checkpoints" / "step_000002").is_dir()
+    assert AutoModelForCausalLM.from_pretrained(run_dir / "final").config.num_hidden_layers == 2
+
+
+def _run(model_dir, run_dir, kill_at):
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
+            "run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), 'train.steps=4', "
+            "'train.checkpoint_every=2')")
+    env = os.environ | {"MASTER_PORT": str(_free_port()), "MASTER_ADDR": "127.0.0.1",
+                        "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code, str(HERE), str(model_dir), str(run_dir),
+                           str(kill_at)], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_resume_continues_the_same_trajectory(tiny_model_dir, tmp_path):
+    whole = _run(tiny_model_dir, tmp_path / "whole", kill_at=0)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = _run(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL during step 4
+    assert killed.returncode == -9
+    assert len(_metrics(tmp_path / "killed")) == 3  # step 3 logged, checkpoint at step 2
+    resumed = _run(tiny_model_dir, tmp_path / "killed", kill_at=0)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "whole")
+
+
+@pytest.mark.parametrize("overrides", [
+    ("loss.pg_coef=0", "train.teacher=frozen"),   # self-distillation towards a fixed teacher
+    ("loss.kl_coef=0",),                          # GRPO only
+], ids=["distillation", "grpo"])
+def test_a_fixed_batch_loss_falls_when_overfitting(tiny_model_dir, tmp_path, process_group,
+                                                   overrides):
+    trainer = _trainer(tiny_model_dir, tmp_path, "train.lr=3e-3", *overrides)
+    samples = _one_batch(trainer)
+    torch.manual_seed(0)
+    with torch.no_grad():  # move the student away from its frozen teacher
+        for p in trainer.policy.parameters():
+            p.to_local().add_(0.3 * torch.randn_like(p.to_local()))
+    losses = []
+    for _ in range(15):
+        sums = train_step(trainer.policy, trainer.teacher, trainer.optimizer, trainer.scheduler,
+                          samples, trainer.cfg.loss, 10_000, 1.0, trainer.tokenizer.pad_token_id)
+        losses.append(sums["loss"] / sums["tokens"])
+    trainer.close()
+    assert losses[-1] < losses[0] - 0.5 * abs(losses[0]), losses
+
+
+def test_micro_batching_does_not_change_the_gradient(tiny_model_dir, tmp_path, process_group):
+    grads, counts = [], []
+    for budget in (40, 100_000):  # one sample per micro-batch vs the whole batch at once
+        torch.manual_seed(0)
+        trainer = _trainer(tiny_model_dir, tmp_path / str(budget))
+        samples = _one_batch(trainer)
+        counts.append(len(split_micro_batches(samples, budget, trainer.tokenizer.pad_token_id)))
+        accumulate_gradients(trainer.policy, trainer.teacher, samples, trainer.cfg.loss, budget,
+                             trainer.tokenizer.pad_token_id)
+        grads.append([p.grad.full_tensor().clone() for p in trainer.policy.parameters()])
+        trainer.close()
+    assert counts == [len(samples), 1]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_teacher_contexts_reach_the_teacher_forward(tiny_model_dir, tmp_path, process_group):
+    trainer = _trainer(tiny_model_dir, tmp_path, "train.steps=1", "train.teacher=live")
+    seen = []
+    hidden = trainer.teacher.hidden
+    trainer.teacher.hidden = lambda ids_BL, mask_BL: (seen.append((ids_BL, mask_BL)),
+                                                      hidden(ids_BL, mask_BL))[1]
+    samples = _one_batch(trainer)
+    train_step(trainer.policy, trainer.teacher, trainer.optimizer, trainer.scheduler, samples,
+               trainer.cfg.loss, 10_000, 1.0, trainer.tokenizer.pad_token_id)
+    trainer.close()
+    context = trainer.tokenizer(format_teacher_prompt(CONTEXT), add_special_tokens=False).input_ids
+    (ids_BL, mask_BL), = seen
+    assert len(ids_BL) == len(samples)
+    for row, length, s in zip(ids_BL, mask_BL.sum(1), samples):
+        assert row[:length].tolist() == context + s.completion_ids
+
+
+def test_the_exported_model_holds_the_trained_weights(tiny_model_dir, tmp_path, process_group):
+    trainer = _trainer(tiny_model_dir, tmp_path, "train.steps=2", "train.lr=1e-2")
+    trainer.train()
+    trainer.close()
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final")
+    initial = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    trained = {k.removeprefix("lm."): p.full_tensor() for k, p in trainer.policy.named_parameters()}
+    for name, p in exported.named_parameters():
+        torch.testing.assert_close(p, trained[name])
+    assert not torch.equal(exported.lm_head.weight, initial.lm_head.weight)
