@@ -4,7 +4,7 @@ import pytest
 
 from vsdpo.config import load_config, save_config
 
-BASE = ["model.path=/some/model"]
+BASE = ["model.path=warmstart"]
 
 
 def test_overrides_are_coerced_to_the_field_types():
@@ -57,9 +57,10 @@ def test_the_ablations_are_valid_configs():
     assert grpo.loss.kl_coef == 0 and sdpo.train.alpha == 1.0
 
 
-def test_a_missing_model_path_says_how_to_make_one():
-    with pytest.raises(ValueError, match="model.path is empty.*vsdpo warmstart"):
-        load_config(None, [])
+def test_a_missing_model_directory_says_what_to_use_instead(tmp_path):
+    with pytest.raises(ValueError, match="model.path '.*nope' is not a directory.*'warmstart'"):
+        load_config(None, [f"model.path='{tmp_path / 'nope'}'"])
+    assert load_config(None, [f"model.path='{tmp_path}'"]).model.path == str(tmp_path)
 
 
 def test_an_override_without_equals_sign_is_refused():

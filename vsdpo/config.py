@@ -21,7 +21,7 @@ from vsdpo.render import RenderConfig
 
 @dataclass
 class ModelConfig:
-    path: str = ""                # a local transformers causal-LM directory (with tokenizer)
+    path: str = "warmstart"       # a transformers causal-LM directory, or the embedded default
     dtype: str = "float32"        # parameter dtype for compute: float32 | bfloat16
     activation_checkpointing: bool = False
     compile: bool = False
@@ -82,14 +82,23 @@ class Config:
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
     """Defaults ← TOML file ← `a.b=c` overrides, then `check_config`."""
     raw = tomllib.loads(Path(path).read_text()) if path else {}
+    cfg = _build(Config, _apply_overrides(raw, overrides), prefix="")
+    check_config(cfg)
+    return cfg
+
+
+def build_dataclass(cls, overrides: list[str] = (), prefix: str = ""):
+    """Any config dataclass (e.g. `WarmstartConfig`) from `key=value` overrides, same checks."""
+    return _build(cls, _apply_overrides({}, overrides), prefix=prefix)
+
+
+def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"override {item!r} must look like section.key=value")
         _set_dotted(raw, key.strip(), _parse_literal(value.strip()))
-    cfg = _build(Config, raw, prefix="")
-    check_config(cfg)
-    return cfg
+    return raw
 
 
 def check_config(cfg: Config) -> None:
@@ -111,8 +120,9 @@ def check_config(cfg: Config) -> None:
              f"must be 'transformers' (the only backend built), got {r.backend!r}")
     _require(cfg.model.dtype in ("float32", "bfloat16"), "model.dtype",
              f"must be float32 or bfloat16, got {cfg.model.dtype!r}")
-    _require(bool(cfg.model.path), "model.path",
-             "is empty: point it at a transformers model directory (`vsdpo warmstart` makes one)")
+    _require(cfg.model.path == "warmstart" or Path(cfg.model.path).is_dir(), "model.path",
+             f"{cfg.model.path!r} is not a directory: point it at a transformers model "
+             "directory, or set it to 'warmstart' for the embedded default")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
     for name in ("prompts_per_step", "max_new_tokens"):

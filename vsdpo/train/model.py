@@ -74,6 +74,20 @@ def load_lm(cfg: ModelConfig, device: torch.device) -> PreTrainedModel:
     return lm.to(device)
 
 
+def resolve_model_path(path: str) -> str:
+    """`warmstart` names the embedded default: built once (rank 0 first), then cached."""
+    if path != "warmstart":
+        return path
+    from vsdpo.warmstart import warmstart
+    if dist.is_initialized() and dist.get_rank() != 0:
+        dist.barrier()
+        return str(warmstart(log=lambda *_: None))
+    built = str(warmstart())
+    if dist.is_initialized():
+        dist.barrier()
+    return built
+
+
 def load_tokenizer(cfg: ModelConfig):
     tok = AutoTokenizer.from_pretrained(cfg.path)
     if tok.pad_token_id is None:

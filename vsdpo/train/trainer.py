@@ -7,6 +7,7 @@ that already holds a checkpoint is resumed from its latest one.
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.metrics import MetricLogger, step_metrics
-from vsdpo.train.model import build_policy, init_distributed, load_lm, load_tokenizer
+from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
+                               resolve_model_path)
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
@@ -33,8 +35,10 @@ from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
 
 class Trainer:
     def __init__(self, cfg: Config, scorer: Scorer | None = None):
-        self.cfg = cfg
         self.rank, self.world, self.device = init_distributed()
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+            cfg.model, path=resolve_model_path(cfg.model.path)))
+        self.cfg = cfg
         _seed_everything(cfg.train.seed, self.rank)
         self.run_dir = Path(cfg.run_dir)
         if self.rank == 0:

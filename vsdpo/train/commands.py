@@ -1,0 +1,57 @@
+"""The `vsdpo train`, `vsdpo eval` and `vsdpo warmstart` subcommands."""
+
+import argparse
+import json
+
+from vsdpo.config import build_dataclass, load_config
+
+CONFIG_HELP = "TOML run config (default: configs/tiny.toml)"
+SET_HELP = "override one config key, repeatable: --set train.steps=4 --set loss.kl_coef=0"
+
+
+def add_parsers(sub) -> None:
+    train = sub.add_parser("train", help="train a policy (also under torchrun)",
+                           description="Train with Visual-SDPO. Single process here; the same "
+                           "code runs under `torchrun --nproc_per_node=K -m vsdpo.train`. A run "
+                           "directory with a checkpoint is resumed.")
+    add_config_args(train)
+    ev = sub.add_parser("eval", help="exec rate, defect rate and reward on held-out tasks",
+                        description="Evaluate a model directory on the eval split of the "
+                        "config's tasks and print a table (or JSON).")
+    add_config_args(ev)
+    ev.add_argument("--model", action="append", required=True, metavar="DIR",
+                    help="model directory or 'warmstart'; repeat to compare columns")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ws = sub.add_parser("warmstart", help="build (or find cached) the embedded tiny model",
+                        description="SFT a tiny decoder on synthetic programs and feedback "
+                        "examples; prints the model directory. Cached by configuration.")
+    ws.add_argument("--out", default=None, help="cache directory (default: .cache/warmstart)")
+    ws.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a WarmstartConfig field, e.g. --set steps=100")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from vsdpo.train.__main__ import run as run_training
+        run_training(load_config(args.config, args.set))
+    elif args.command == "eval":
+        _eval(args)
+    elif args.command == "warmstart":
+        from vsdpo.warmstart import WarmstartConfig, warmstart
+        print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
+    return 0
+
+
+def _eval(args) -> None:
+    from vsdpo.train.evaluate import evaluate, format_table
+    from vsdpo.train.model import resolve_model_path
+    columns = {}
+    for model in args.model:
+        cfg = load_config(args.config, args.set + [f"model.path='{resolve_model_path(model)}'"])
+        columns[model] = evaluate(cfg)
+    print(json.dumps(columns, indent=1) if args.json else format_table(columns))
+
+
+def add_config_args(parser) -> None:
+    parser.add_argument("--config", default="configs/tiny.toml", help=CONFIG_HELP)
+    parser.add_argument("--set", action="append", default=[], metavar="A.B=C", help=SET_HELP)
