@@ -34,7 +34,8 @@ def test_a_blank_render_earns_zero():
 
 
 def test_more_severe_defects_earn_less():
-    mild, severe = reward(CHART, rendered(defect(severity=0.2))), reward(CHART, rendered(defect(severity=0.9)))
+    mild = reward(CHART, rendered(defect(severity=0.2)))
+    severe = reward(CHART, rendered(defect(severity=0.9)))
     assert 0.0 < severe < mild < 1.0
     assert severe == pytest.approx(math.exp(-0.9))
 

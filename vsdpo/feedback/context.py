@@ -74,11 +74,13 @@ def _defect_line(d: Defect, code: str | None, cfg: ContextConfig) -> str:
 
 
 def _trim_traceback(error: str, budget: int, cfg: ContextConfig) -> str:
-    """The last lines of the traceback (where the error is), within `budget` characters."""
+    """The last lines of the traceback (where the error is), within `budget` characters;
+    at least the tail of its last line (the exception) when nothing else fits."""
     lines = (error or "unknown error").strip().splitlines()[-cfg.max_traceback_lines:]
     while len(lines) > 1 and len("\n".join(lines)) > budget:
         lines = lines[1:]
-    return "\n".join(lines)[-max(budget, 0):]
+    text = "\n".join(lines)
+    return text[-budget:] if 0 < budget < len(text) else text
 
 
 def _rubric(defects: list[Defect], code: str | None, budget: int, cfg: ContextConfig) -> str:
@@ -96,8 +98,8 @@ def _rubric(defects: list[Defect], code: str | None, budget: int, cfg: ContextCo
 
 def _feedback(result: RenderResult, code: str | None, budget: int, cfg: ContextConfig) -> str:
     if not result.ok:
-        frame = cfg.error_note.format(traceback="")
-        return cfg.error_note.format(traceback=_trim_traceback(result.error, budget - len(frame), cfg))
+        room = budget - len(cfg.error_note.format(traceback=""))
+        return cfg.error_note.format(traceback=_trim_traceback(result.error, room, cfg))
     if is_blank(result):
         return cfg.blank_note
     if not result.defects:

@@ -17,6 +17,8 @@ string the spans index): if the completion wraps the code (a Markdown fence), sh
 first. Shapes: T tokens, S blamed statements.
 """
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -25,32 +27,47 @@ from vsdpo.feedback.statements import blamed_statements, check_domain, python_st
 from vsdpo.render.types import BBox, Defect, Element, Span
 
 
-def statement_region(span: Span, elements: list[Element]) -> BBox | None:
-    """Bounding box of the elements whose source span starts inside `span`, or None."""
-    boxes = [e.bbox for e in elements if e.span is not None and span[0] <= e.span[0] < span[1]]
-    if not boxes:
-        return None
-    x0, y0, x1, y1 = zip(*boxes)
-    return (min(x0), min(y0), max(x1), max(y1))
+class _Regions:
+    """Render boxes indexed by where their source span starts, for fast region lookups."""
+
+    def __init__(self, elements: list[Element]):
+        drawn = [e for e in elements if e.span is not None]
+        self.starts_E = np.array([e.span[0] for e in drawn], dtype=np.int64)
+        self.boxes_E4 = np.array([e.bbox for e in drawn], dtype=np.float64).reshape(-1, 4)
+
+    def __call__(self, span: Span) -> BBox | None:
+        """Bounding box of the elements whose source span starts inside `span`, or None."""
+        inside_E = (self.starts_E >= span[0]) & (self.starts_E < span[1])
+        if not inside_E.any():
+            return None
+        boxes = self.boxes_E4[inside_E]
+        return (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
 
 
 def statement_scores(code: str, defects: list[Defect], elements: list[Element] | None = None,
                      domain: str = "chart") -> dict[Span, float]:
     """r(s) for every blamed statement s (unblamed statements have r = 0 and are absent)."""
     check_domain(domain)
-    elements = elements or []
     statements = python_statements(code) if domain == "chart" and defects else None
+    regions = _Regions(elements or []) if defects else None
     scores: dict[Span, float] = {}
     for d in defects:
         for s in blamed_statements(code, d.spans, domain, statements):
-            region = statement_region(s, elements)
+            region = regions(s)
             r = d.severity * (1.0 if region is None else iou(region, d.bbox))
             scores[s] = max(scores.get(s, 0.0), r)
     return scores
 
 
 def _offsets_T2(token_offsets) -> torch.Tensor:
-    offsets_T2 = torch.as_tensor(np.asarray(token_offsets, dtype=np.int64).reshape(-1, 2))
+    """`[T, 2]` int64. A list of pairs (what tokenizers return) is flattened in one pass
+    rather than converted pair by pair."""
+    if isinstance(token_offsets, list):
+        flat = np.fromiter(itertools.chain.from_iterable(token_offsets), np.int64,
+                           2 * len(token_offsets))
+        offsets_T2 = torch.from_numpy(flat).view(-1, 2)
+    else:
+        offsets_T2 = torch.as_tensor(np.asarray(token_offsets, dtype=np.int64)).reshape(-1, 2)
     if (offsets_T2[:, 1] < offsets_T2[:, 0]).any():
         raise ValueError("token_offsets: every (start, end) needs end >= start")
     return offsets_T2

@@ -46,7 +46,8 @@ class RewardConfig:
         if any(w < 0 for w in self.kind_weights.values()):
             raise ValueError(f"RewardConfig.kind_weights must be >= 0, got {self.kind_weights}")
         if not 0.0 <= self.quality_weight <= 1.0:
-            raise ValueError(f"RewardConfig.quality_weight must be in [0, 1], got {self.quality_weight}")
+            raise ValueError("RewardConfig.quality_weight must be in [0, 1], "
+                             f"got {self.quality_weight}")
 
 
 def is_blank(result: RenderResult) -> bool:
