@@ -3,9 +3,10 @@
 Given one chunk of student and teacher logits already in fp32 buffers, it computes the
 divergence and log-prob of every token, asks `token_fn` for the per-token coefficients, and
 overwrites the student buffer with d loss / d student-logits. Every step works in place on
-three persistent [C, V] buffers (student, teacher, scratch), so the only cost per element is
-a handful of streaming passes: two fused row-wise softmaxes, a subtraction, a dot product and
-the gradient. JSD needs log M and allocates one more [C, V] temporary.
+three persistent [C, V] buffers (student, teacher, scratch), so the cost per element is seven
+streaming passes for the KL variants: two fused row-wise log-softmaxes, one exp, a
+subtraction, a dot product and two for the gradient. JSD needs log M and allocates one more
+[C, V] temporary.
 Legend: C tokens of the chunk, V vocabulary.
 """
 
@@ -21,39 +22,31 @@ def _rowdot(a_CV: torch.Tensor, b_CV: torch.Tensor) -> torch.Tensor:
     return torch.bmm(a_CV.unsqueeze(1), b_CV.unsqueeze(2)).view(-1)
 
 
-def _softmax_lse(z_CV: torch.Tensor, out_CV: torch.Tensor) -> torch.Tensor:
-    """out ← softmax(z); returns log-sum-exp [C]. max p = 1/Σexp(z − max z), so
-    lse = max z − log max p, exact without a second exp pass."""
-    torch.softmax(z_CV, dim=-1, out=out_CV)
-    return z_CV.amax(-1) - out_CV.amax(-1).log()
-
-
 def _reverse_kl(s_CV, t_CV, x_CV, target_C, token_fn):
-    z_target_C = s_CV.gather(1, target_C[:, None]).squeeze(1)
-    lse_s_C = _softmax_lse(s_CV, x_CV)  # x = p_s
+    torch.log_softmax(s_CV, dim=-1, out=s_CV)  # s = log p_s
     torch.log_softmax(t_CV, dim=-1, out=t_CV)  # t = log p_T
-    t_CV.sub_(s_CV)  # t = log p_T − z_s = −(log p_s − log p_T) − lse_s
-    div_C = -_rowdot(x_CV, t_CV) - lse_s_C
-    logp_C = z_target_C - lse_s_C
+    torch.exp(s_CV, out=x_CV)  # x = p_s
+    logp_C = s_CV.gather(1, target_C[:, None]).squeeze(1)
+    t_CV.sub_(s_CV)  # t = log p_T − log p_s
+    div_C = -_rowdot(x_CV, t_CV)
     terms = token_fn(div_C, logp_C)
     # g = p_s ⊙ (c_kl·((log p_s − log p_T) − D) − c_pg) + c_pg·onehot
-    bias_C = -terms.coef_kl_C * (lse_s_C + div_C) - terms.coef_pg_C
+    bias_C = -terms.coef_kl_C * div_C - terms.coef_pg_C
     torch.addcmul(bias_C[:, None], t_CV, -terms.coef_kl_C[:, None], out=s_CV)
     s_CV.mul_(x_CV)
     return div_C, logp_C, terms
 
 
 def _forward_kl(s_CV, t_CV, x_CV, target_C, token_fn):
-    z_target_C = s_CV.gather(1, target_C[:, None]).squeeze(1)
-    lse_t_C = _softmax_lse(t_CV, x_CV)  # x = p_T
-    t_CV.sub_(s_CV)  # t = z_T − z_s
-    dot_C = _rowdot(x_CV, t_CV)
-    lse_s_C = _softmax_lse(s_CV, t_CV)  # t = p_s
-    div_C = dot_C - lse_t_C + lse_s_C
-    logp_C = z_target_C - lse_s_C
+    torch.log_softmax(s_CV, dim=-1, out=s_CV)  # s = log p_s
+    torch.log_softmax(t_CV, dim=-1, out=t_CV)  # t = log p_T
+    torch.exp(t_CV, out=x_CV)  # x = p_T
+    logp_C = s_CV.gather(1, target_C[:, None]).squeeze(1)
+    t_CV.sub_(s_CV)  # t = log p_T − log p_s
+    div_C = _rowdot(x_CV, t_CV)
     terms = token_fn(div_C, logp_C)
     # g = c_kl·(p_s − p_T) + c_pg·(onehot − p_s)
-    torch.mul(t_CV, (terms.coef_kl_C - terms.coef_pg_C)[:, None], out=s_CV)
+    s_CV.exp_().mul_((terms.coef_kl_C - terms.coef_pg_C)[:, None])
     s_CV.addcmul_(x_CV, -terms.coef_kl_C[:, None])
     return div_C, logp_C, terms
 
