@@ -100,9 +100,9 @@ def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids
     weights; a tensor: an EMA or frozen teacher) are constants.
     """
     check_linear(student_hidden, lm_head_weight, teacher_hidden, teacher_weight, chunk_size)
-    num_tokens = student_hidden.shape[0]
-    vocab = lm_head_weight.shape[0]
-    check_token_inputs(num_tokens, vocab, target_ids, credit_weights, advantages, old_logprobs, mask, normalizer)
+    num_tokens, vocab = student_hidden.shape[0], lm_head_weight.shape[0]
+    check_token_inputs(num_tokens, vocab, student_hidden.device, target_ids, credit_weights, advantages,
+                       old_logprobs, mask, normalizer)
     tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
     chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.device)
     loss, *stats = LinearVSDPOLossFunction.apply(

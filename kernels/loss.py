@@ -17,9 +17,6 @@ from kernels.validate import check_logits, check_token_inputs
 from kernels.vsdpo_torch import fused_chunk_torch
 from kernels.vsdpo_triton import fused_chunk_triton
 
-STATS_NAMES = ("divergence", "logprob", "ratio")
-
-
 def use_triton(config: LossConfig, device: torch.device) -> bool:
     """backend="auto": Triton on CUDA tensors, PyTorch otherwise."""
     if config.backend == "auto":
@@ -143,8 +140,9 @@ def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weights, advan
     `logprob`, `ratio` [N] and scalars `clip_fraction`, `divergence_mean`).
     """
     check_logits(student_logits, teacher_logits)
-    check_token_inputs(student_logits.shape[0], student_logits.shape[1], target_ids, credit_weights,
-                       advantages, old_logprobs, mask, normalizer)
+    num_tokens, vocab = student_logits.shape
+    check_token_inputs(num_tokens, vocab, student_logits.device, target_ids, credit_weights, advantages,
+                       old_logprobs, mask, normalizer)
     tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
     loss, *stats = VSDPOLossFunction.apply(student_logits, teacher_logits, tokens, config)
     return loss, build_stats(tokens, *stats)
