@@ -81,3 +81,14 @@ def test_with_image_returns_the_text_and_the_render():
 def test_bad_caps_raise_naming_the_field():
     with pytest.raises(ValueError, match="max_chars"):
         ContextConfig(max_chars=0)
+
+
+def test_html_spans_quote_their_own_text_joined_per_line():
+    code = '<style>p{color:#eee;font-size:9px}</style>\n<p class="note">hi</p>'
+    spans = [(code.index("color"), code.index(";") + 1), (code.index("font"), code.index("}")),
+             (code.index("<p"), code.index(">hi") + 1)]
+    result = RenderResult(ok=True, defects=[
+        Defect("low_contrast", (0, 0, 10, 10), 0.7, "contrast 1.2:1", spans)])
+    text = teacher_context(Task("w", "web", "Make a note."), result, code=code)
+    assert ('at line 1: color:#eee; | font-size:9px; line 2: <p class="note">: contrast 1.2:1'
+            in text)

@@ -81,8 +81,9 @@ def test_the_most_severe_defect_blaming_a_statement_sets_its_weight():
 
 def test_empty_token_offsets_keep_weight_one():
     defect = overlap((0, 0, 10, 10), 1.0, [BAR])
-    w = credit_weights(CODE, [(6, 6), (7, 9)], [defect], alpha=3.0, elements=[BAR_ELEMENT])
-    assert w.tolist() == [1.0, 3.0]
+    w = credit_weights(CODE, [(6, 6), (7, 9), (8, 8)], [defect], alpha=3.0,
+                       elements=[BAR_ELEMENT])
+    assert w.tolist() == [1.0, 3.0, 1.0]
 
 
 def test_weight_table_lists_each_blamed_statement_with_its_score_and_weight():

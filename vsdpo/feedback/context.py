@@ -52,22 +52,28 @@ class TeacherContext:
     image: bytes | None
 
 
-def _quote(code: str, span: Span, cfg: ContextConfig) -> str:
-    """`line 7: ax.set_title(...)` or `lines 7-9: first / second / third`."""
-    first = code.count("\n", 0, span[0]) + 1
-    last = first + code.count("\n", span[0], max(span[0], span[1] - 1))
-    starts = code.rfind("\n", 0, span[0]) + 1
-    text = " / ".join(s.strip() for s in code[starts:span[1]].splitlines() if s.strip())
-    if len(text) > cfg.max_quote_chars:
-        text = text[: cfg.max_quote_chars - 3] + "..."
-    where = f"line {first}" if first == last else f"lines {first}-{last}"
-    return f"{where}: {text}"
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _where(code: str, spans: list[Span], cfg: ContextConfig) -> str:
+    """`line 7: ax.set_title(...)`, `lines 7-9: a / b`; spans on the same lines are joined
+    (`line 13: margin:0 | padding:0`), each quote is the span's own text, stripped."""
+    quotes: dict[str, list[str]] = {}
+    for start, end in spans:
+        first = code.count("\n", 0, start) + 1
+        last = first + code.count("\n", start, max(start, end - 1))
+        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        text = " / ".join(s.strip() for s in code[start:end].splitlines() if s.strip())
+        if text and text not in quotes.setdefault(where, []):
+            quotes[where].append(text)
+    return "; ".join(f"{where}: {_clip(' | '.join(texts), cfg.max_quote_chars)}"
+                     for where, texts in quotes.items())
 
 
 def _defect_line(d: Defect, code: str | None, cfg: ContextConfig) -> str:
-    if code is not None and d.spans:
-        where = "; ".join(_quote(code, s, cfg) for s in d.spans)
-    else:
+    where = _where(code, d.spans, cfg) if code is not None and d.spans else ""
+    if not where:
         where = f"({d.bbox[0]:.0f}, {d.bbox[1]:.0f})-({d.bbox[2]:.0f}, {d.bbox[3]:.0f}) px"
     return cfg.defect_line.format(kind=d.kind, severity=d.severity, where=where,
                                   message=d.message)

@@ -89,7 +89,7 @@ def credit_weights(code: str, token_offsets, defects: list[Defect], alpha: float
     spans_S2 = torch.tensor(list(scores), dtype=torch.int64)
     w_S = 1.0 + (alpha - 1.0) * torch.tensor(list(scores.values()), dtype=torch.float32)
     start_T1, end_T1 = offsets_T2[:, :1], offsets_T2[:, 1:]
-    hit_TS = (start_T1 < spans_S2[:, 1]) & (spans_S2[:, 0] < end_T1)
+    hit_TS = (start_T1 < spans_S2[:, 1]) & (spans_S2[:, 0] < end_T1) & (start_T1 < end_T1)
     w_TS = torch.where(hit_TS, w_S, torch.ones_like(w_S))
     return torch.maximum(weights_T, w_TS.amax(dim=1))
 
