@@ -103,3 +103,16 @@ def test_bad_alpha_and_domain_raise_naming_the_argument():
         credit_weights(CODE, TOKENS, [], alpha=0.5)
     with pytest.raises(ValueError, match="domain"):
         credit_weights(CODE, TOKENS, [overlap((0, 0, 1, 1), 1.0, [BAR])], 2.0, domain="pdf")
+
+
+def test_only_the_elements_of_a_statement_that_touch_the_defect_form_its_region():
+    # ax.bar drew a bar far away and a tick label exactly under the defect: IoU uses the label.
+    far_bar = Element("Rectangle", (100, 100, 200, 200), BAR, role="data")
+    label = Element("Text", (0, 0, 10, 10), BAR, role="xtick_label")
+    defect = overlap((0, 0, 10, 10), 0.5, [BAR])
+    w = credit_weights(CODE, TOKENS, [defect], alpha=3.0, elements=[far_bar, label])
+    assert w[4].item() == pytest.approx(1 + 2 * 0.5)
+    # With no element touching the defect, all of the statement's elements count.
+    w_far = credit_weights(CODE, TOKENS, [overlap((300, 300, 310, 310), 0.5, [BAR])], alpha=3.0,
+                           elements=[far_bar, label])
+    assert w_far[4].item() == pytest.approx(1.0)

@@ -6,7 +6,10 @@ A blamed statement s scores
     r(s) = max over defects d blaming s of IoU(region(s), bbox(d)) · severity(d)
 
 where region(s) is the bounding box of the render boxes of the elements whose source span
-starts inside s (the bounding box of their union, not the union itself). A statement that
+starts inside s and that touch the defect's box (the bounding box of their union, not the
+union itself). Restricting to the touching elements keeps a statement that drew much (one
+`ax.bar` draws every bar and tick label) from diluting its blame for the two labels that
+collide; when none of its elements touch the defect, all of them count. A statement that
 drew nothing (a CSS declaration, `plt.xticks(rotation=...)`) has no region; it gets
 r = severity(d), i.e. IoU is taken as 1: the detector blamed it and there is no geometry
 to discount the blame with. The tokens of s get `w_t = 1 + (α − 1)·r(s)`, every other
@@ -35,12 +38,17 @@ class _Regions:
         self.starts_E = np.array([e.span[0] for e in drawn], dtype=np.int64)
         self.boxes_E4 = np.array([e.bbox for e in drawn], dtype=np.float64).reshape(-1, 4)
 
-    def __call__(self, span: Span) -> BBox | None:
-        """Bounding box of the elements whose source span starts inside `span`, or None."""
+    def __call__(self, span: Span, defect_box: BBox) -> BBox | None:
+        """Bounding box of the elements whose source span starts inside `span` and that touch
+        `defect_box` (all of the span's elements when none touch it), or None."""
         inside_E = (self.starts_E >= span[0]) & (self.starts_E < span[1])
         if not inside_E.any():
             return None
         boxes = self.boxes_E4[inside_E]
+        x0, y0, x1, y1 = defect_box
+        touch_E = (boxes[:, 0] < x1) & (x0 < boxes[:, 2]) & (boxes[:, 1] < y1) & (y0 < boxes[:, 3])
+        if touch_E.any():
+            boxes = boxes[touch_E]
         return (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
 
 
@@ -53,7 +61,7 @@ def statement_scores(code: str, defects: list[Defect], elements: list[Element] |
     scores: dict[Span, float] = {}
     for d in defects:
         for s in blamed_statements(code, d.spans, domain, statements):
-            region = regions(s)
+            region = regions(s, d.bbox)
             r = d.severity * (1.0 if region is None else iou(region, d.bbox))
             scores[s] = max(scores.get(s, 0.0), r)
     return scores
