@@ -7,9 +7,11 @@ chunk kernel (Triton on CUDA, plain PyTorch on CPU) turns the chunk's logits int
 terms and the logits gradient. Legend: N tokens, C tokens of a chunk, V vocabulary, H hidden.
 """
 
+import math
 import os
 
 import torch
+import triton
 
 from kernels.config import LossConfig
 from kernels.token_terms import token_terms
@@ -29,13 +31,19 @@ def use_triton(config: LossConfig, device: torch.device) -> bool:
     return config.backend == "triton"
 
 
-def default_chunk_size(num_tokens: int, vocab: int, device: torch.device) -> int:
-    """Rows per chunk: as many as fit one [C, V] buffer of 2^26 elements on CUDA or 2^24 on CPU
-    (three fp32 buffers, ~200 MB). Large chunks keep the matmuls efficient and the number of
-    ops small (on a busy CPU each op pays a thread wake-up); the size does not grow with N, so
-    peak memory stays flat as the batch grows."""
-    budget = 2**26 if device.type == "cuda" else 2**24
-    return max(1, min(num_tokens, budget // vocab))
+TORCH_CHUNK_ELEMENTS = 2**24  # one fp32 [C, V] buffer of the torch backend (64 MB)
+
+
+def default_chunk_size(num_tokens: int, vocab: int, hidden: int, device: torch.device) -> int:
+    """Rows per chunk. CUDA: chunk logits about the size of the hidden states (Liger's rule,
+    C = next_pow2(N / ceil(V / H))), at most 2^26 elements per [C, V] buffer. CPU: a fixed
+    2^24-element buffer (three fp32 ones, ~200 MB): big chunks keep MKL efficient and the op
+    count low, and a size independent of N keeps peak memory flat as the batch grows."""
+    if device.type == "cuda":
+        rows = min(triton.next_power_of_2(math.ceil(num_tokens / math.ceil(vocab / hidden))), 2**26 // vocab)
+    else:
+        rows = TORCH_CHUNK_ELEMENTS // vocab
+    return max(1, min(num_tokens, rows))
 
 
 class Tokens:
@@ -99,7 +107,7 @@ class VSDPOLossFunction(torch.autograd.Function):
             loss, stats = run_chunks(tokens, num_tokens, num_tokens, lambda rows, fn: fused_chunk_triton(
                 s_NV, t_NV, grad_NV, tokens.target_N, fn, config))
         else:
-            chunk_rows = default_chunk_size(num_tokens, vocab, s_NV.device)
+            chunk_rows = max(1, min(num_tokens, TORCH_CHUNK_ELEMENTS // vocab))
             buf_3CV = torch.empty(3, chunk_rows, vocab, dtype=torch.float32, device=s_NV.device)
 
             def chunk_fn(rows, fn):
