@@ -82,3 +82,43 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     trainer.train()
     trainer.close()
     dist.destroy_process_group()
+
+
+def fixed_samples(vocab_size: int, num: int = 8, seed: int = 0):
+    """Random but reproducible samples (prompt, teacher context, completion, credit, advantage)."""
+    from vsdpo.train.batch import Sample
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=g))  # noqa: E731
+    ids = lambda n: torch.randint(5, vocab_size, (n,), generator=g).tolist()  # noqa: E731
+    samples = []
+    for i in range(num):
+        t = rand(3, 9)
+        samples.append(Sample(ids(rand(4, 8)), ids(rand(5, 11)), ids(t),
+                              -2.0 + 0.1 * torch.randn(t, generator=g),
+                              1.0 + 2.0 * (torch.rand(t, generator=g) < 0.3).float(),
+                              float(i % 2) * 2 - 1))
+    return samples
+
+
+def gradient_worker(rank, world, port, model_dir, out_path):
+    """Each rank takes its share of `fixed_samples`; rank 0 saves the full gradients."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    from kernels import LossConfig
+    from vsdpo.config import ModelConfig
+    from vsdpo.train.model import build_policy, init_distributed
+    from vsdpo.train.step import accumulate_gradients
+    from vsdpo.train.teacher import Teacher
+    _, _, device = init_distributed()
+    policy = build_policy(ModelConfig(path=str(model_dir)), device)
+    samples = fixed_samples(policy.lm.config.vocab_size)
+    share = len(samples) // world
+    accumulate_gradients(policy, Teacher("live", 0.0, policy, None),
+                         samples[rank * share:(rank + 1) * share], LossConfig(), 10_000, 0)
+    grads = {n: p.grad.full_tensor() for n, p in policy.named_parameters()}
+    if rank == 0:
+        torch.save(grads, out_path)
+    dist.destroy_process_group()

@@ -17,10 +17,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from transformers import AutoModelForCausalLM
 
-from handmade import CONTEXT, LetterScorer, spawn_worker, tiny_config
+from handmade import (CONTEXT, LetterScorer, fixed_samples, gradient_worker, spawn_worker,
+                      tiny_config)
 from vsdpo.train.batch import split_micro_batches
+from vsdpo.train.model import build_policy
 from vsdpo.train.step import accumulate_gradients, train_step
+from vsdpo.train.teacher import Teacher
 from vsdpo.train.trainer import Trainer
+from kernels import LossConfig
+from vsdpo.config import ModelConfig
 from vsdpo.warmstart.tokenizer import format_teacher_prompt
 
 HERE = Path(__file__).resolve().parent
@@ -163,3 +168,24 @@ def test_the_exported_model_holds_the_trained_weights(tiny_model_dir, tmp_path, 
     for name, p in exported.named_parameters():
         torch.testing.assert_close(p, trained[name])
     assert not torch.equal(exported.lm_head.weight, initial.lm_head.weight)
+
+
+def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, tmp_path,
+                                                            process_group):
+    """Two FSDP ranks (head weight used outside the model's forward) give the mean of the
+    two halves' gradients, the lm_head's included."""
+    mp.spawn(gradient_worker, args=(2, _free_port(), str(tiny_model_dir), tmp_path / "g.pt"),
+             nprocs=2)
+    sharded = torch.load(tmp_path / "g.pt")
+    policy = build_policy(ModelConfig(path=str(tiny_model_dir)), torch.device("cpu"))
+    samples = fixed_samples(policy.lm.config.vocab_size)
+    halves = []
+    for half in (samples[:4], samples[4:]):
+        accumulate_gradients(policy, Teacher("live", 0.0, policy, None), half, LossConfig(),
+                             10_000, 0)
+        halves.append({n: p.grad.full_tensor().clone() for n, p in policy.named_parameters()})
+        policy.zero_grad(set_to_none=True)
+    assert sharded.keys() == halves[0].keys() and "lm.lm_head.weight" in sharded
+    for name, grad in sharded.items():
+        torch.testing.assert_close(grad, (halves[0][name] + halves[1][name]) / 2,
+                                   atol=1e-6, rtol=1e-4, msg=name)

@@ -5,13 +5,13 @@ trainer only needs something with the same `score` coroutine, which is how tests
 the loop with hand-made rewards where rendering is beside the point.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
 from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
-from vsdpo.render import Artifact, RenderResult
+from vsdpo.render import Artifact
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
 
@@ -23,7 +23,6 @@ class Scored:
     defect_kinds: list[str]        # one entry per defect found
     context: str                   # the teacher's prompt
     credit_T: torch.Tensor         # per-token weights on the divergence
-    result: RenderResult | None = field(default=None, repr=False)
 
 
 class Scorer(Protocol):
@@ -48,7 +47,7 @@ class RenderScorer:
             credit_T = credit_weights(codes[i], offsets[i], result.defects, self.alpha,
                                       elements=result.elements, domain=task.domain)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
-                                 context, credit_T, result))
+                                 context, credit_T))
         return scored
 
     def _sibling(self, i, codes, results, rewards, group_size) -> str | None:
