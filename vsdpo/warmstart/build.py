@@ -1,0 +1,120 @@
+"""`vsdpo warmstart`: build the embedded default policy, cached by its configuration.
+
+corpus (synthetic tasks, programs, rendered feedback) → byte-level BPE tokenizer → tiny
+Llama decoder → SFT → a transformers directory (safetensors + tokenizer) that
+`AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` load.
+
+The directory is `out_dir / "warmstart-<key>"`, where the key hashes the config, the library
+versions and the source of every module that shapes the corpus (tasks, warm-start, render,
+feedback): a change to any of them builds a new model; otherwise the cached one is returned.
+`warmstart.json` in the directory records the config, the timings and the loss curve, and is
+written last, so a directory without it is an interrupted build and is rebuilt.
+"""
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import tokenizers
+import torch
+import transformers
+
+import vsdpo
+from vsdpo.warmstart.corpus import (ContextFn, RenderFn, feedback_examples, real_context_fn,
+                                    real_render_fn, student_examples)
+from vsdpo.warmstart.sft import build_model, encode, train
+from vsdpo.warmstart.tokenizer import train_tokenizer
+
+_SOURCES = ("tasks", "warmstart", "render", "feedback")
+
+
+@dataclass(frozen=True)
+class WarmstartConfig:
+    """Sizes of the corpus, the tokenizer, the model and the SFT run."""
+
+    seed: int = 0
+    num_student_examples: int = 4000
+    num_feedback_examples: int = 240  # each one is rendered once
+    prone_fraction: float = 0.65  # share of the student's programs in a defect-prone style
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    max_len: int = 1024  # tokens per sequence, prompt + completion
+    steps: int = 300
+    batch_size: int = 16
+    feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
+    lr: float = 3e-3
+    warmup_steps: int = 20
+
+    def __post_init__(self):
+        for name in ("num_student_examples", "num_feedback_examples", "hidden_size",
+                     "num_layers", "num_heads", "intermediate_size", "max_len", "steps",
+                     "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"WarmstartConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("prone_fraction", "feedback_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"WarmstartConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"WarmstartConfig.hidden_size ({self.hidden_size}) must be a "
+                             f"multiple of num_heads ({self.num_heads})")
+        if self.lr <= 0 or self.warmup_steps < 0:
+            raise ValueError(f"WarmstartConfig: lr must be > 0 and warmup_steps >= 0, got "
+                             f"lr={self.lr}, warmup_steps={self.warmup_steps}")
+
+
+def cache_key(config: WarmstartConfig) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update(f"{torch.__version__} {transformers.__version__} {tokenizers.__version__}".encode())
+    root = Path(vsdpo.__file__).parent
+    for package in _SOURCES:
+        for path in sorted((root / package).glob("*.[pj][ys]")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """`.cache/warmstart` under the repository (git-ignored)."""
+    return Path(vsdpo.__file__).resolve().parents[1] / ".cache" / "warmstart"
+
+
+def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = WarmstartConfig(), *,
+              render_fn: RenderFn | None = None, context_fn: ContextFn | None = None,
+              log=print) -> Path:
+    """The model directory for `config`, built unless cached; see the module docstring."""
+    path = Path(out_dir or default_cache_dir()) / f"warmstart-{cache_key(config)}"
+    if (path / "warmstart.json").exists():
+        log(f"warmstart: cached model at {path}")
+        return path
+    start = time.perf_counter()
+    c = config
+    student = student_examples(c.num_student_examples, c.seed, c.prone_fraction)
+    feedback = feedback_examples(c.num_feedback_examples, c.seed, c.prone_fraction,
+                                 render_fn or real_render_fn(),
+                                 context_fn or real_context_fn())
+    corpus_s = time.perf_counter() - start
+    log(f"warmstart: corpus of {len(student)} student + {len(feedback)} feedback examples "
+        f"in {corpus_s:.0f}s")
+    tokenizer = train_tokenizer((e.prompt + e.completion for e in student + feedback),
+                                c.vocab_size)
+    model = build_model(tokenizer, c.hidden_size, c.num_layers, c.num_heads,
+                        c.intermediate_size, c.max_len, c.seed)
+    losses = train(model, encode(student, tokenizer, c.max_len),
+                   encode(feedback, tokenizer, c.max_len), pad_id=tokenizer.pad_token_id,
+                   steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
+                   lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log)
+    shutil.rmtree(path, ignore_errors=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    record = {"config": asdict(c), "corpus_s": round(corpus_s, 1),
+              "total_s": round(time.perf_counter() - start, 1),
+              "num_params": sum(p.numel() for p in model.parameters()), "losses": losses}
+    (path / "warmstart.json").write_text(json.dumps(record, indent=1))
+    log(f"warmstart: {record['num_params'] / 1e6:.2f}M parameters, final loss "
+        f"{losses[-1]:.3f}, {record['total_s']:.0f}s, saved to {path}")
+    return path

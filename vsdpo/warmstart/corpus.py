@@ -1,0 +1,92 @@
+"""The warm-start corpus: what the embedded policy reads before reinforcement learning.
+
+Two kinds of `(prompt text, program)` pairs, both on train-split synthetic tasks:
+
+- student examples: `format_prompt(task prompt) → program` whose style is prone with
+  probability `prone_fraction`, drawn independently of the prompt, so the warm-started
+  model executes most of the time yet shows defects on the risky prompts;
+- feedback examples: an attempt (student-like, sometimes a broken chart program) is rendered
+  by the real render pool and turned into a teacher context by the same function the trainer
+  uses; the target is the attempt itself when it rendered clean, else a robust program (or
+  the clean sibling, when the context shows one). This is what makes the feedback-conditioned
+  teacher genuinely better than the student.
+
+`render_fn` and `context_fn` are parameters so tests can swap the render pool; by default
+they are `vsdpo.render.render` and `vsdpo.feedback.teacher_context`.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vsdpo.render.types import Artifact, RenderResult
+from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, solve
+from vsdpo.tasks.synthetic import generate_tasks
+from vsdpo.tasks.task import DOMAINS, Task
+from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
+
+RenderFn = Callable[[list[Artifact]], list[RenderResult]]
+ContextFn = Callable[[Task, RenderResult, str, str | None], str]  # task, result, code, sibling
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str  # formatted: format_prompt(...) or format_teacher_prompt(...)
+    completion: str  # the program; the end-of-sequence token is added when encoding
+
+
+def student_style(task: Task, prone_fraction: float, rng: random.Random) -> str:
+    """A style as the warm-started student picks it: prone or robust, blind to the prompt."""
+    pool = PRONE_STYLES if rng.random() < prone_fraction else ROBUST_STYLES
+    return rng.choice(pool[task.domain])
+
+
+def student_examples(num: int, seed: int, prone_fraction: float) -> list[Example]:
+    rng = random.Random(f"student:{seed}")
+    tasks = generate_tasks(DOMAINS, num, seed=seed, split="train")
+    return [Example(format_prompt(t.prompt), solve(t, student_style(t, prone_fraction, rng)))
+            for t in tasks]
+
+
+def break_program(code: str, rng: random.Random) -> str:
+    """A chart program that fails: a misspelt method or an unclosed bracket."""
+    if rng.random() < 0.5:
+        return code.replace("ax.set_title(", "ax.set_titel(")
+    return code.replace("])\n", "]\n", 1)
+
+
+def feedback_examples(num: int, seed: int, prone_fraction: float, render_fn: RenderFn,
+                      context_fn: ContextFn, sibling_fraction: float = 0.5) -> list[Example]:
+    """`num` teacher examples; renders `num` attempts in one call of `render_fn`."""
+    rng = random.Random(f"feedback:{seed}")
+    tasks = generate_tasks(DOMAINS, num, seed=seed + 1, split="train")
+    attempts = []
+    for task in tasks:
+        code = solve(task, student_style(task, prone_fraction, rng))
+        if task.domain == "chart" and rng.random() < 0.2:
+            code = break_program(code, rng)
+        attempts.append(code)
+    results = render_fn([Artifact(t.domain, code) for t, code in zip(tasks, attempts)])
+    examples = []
+    for task, code, result in zip(tasks, attempts, results):
+        fixed = solve(task, rng.choice(ROBUST_STYLES[task.domain]))
+        sibling = fixed if rng.random() < sibling_fraction else None
+        target = code if result.ok and not result.defects else fixed
+        examples.append(Example(format_teacher_prompt(context_fn(task, result, code, sibling)),
+                                target))
+    return examples
+
+
+def real_context_fn() -> ContextFn:
+    """The trainer's teacher context: `vsdpo.feedback.teacher_context` with its defaults."""
+    from vsdpo.feedback import teacher_context
+
+    def context(task: Task, result: RenderResult, code: str, sibling: str | None) -> str:
+        return teacher_context(task, result, sibling, code=code)
+    return context
+
+
+def real_render_fn() -> RenderFn:
+    from vsdpo.render import render
+
+    return render

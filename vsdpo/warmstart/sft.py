@@ -1,0 +1,123 @@
+"""Supervised fine-tuning of the embedded tiny decoder on the warm-start corpus.
+
+The model is a transformers `LlamaForCausalLM` built from a config (nothing downloaded),
+with untied input and output embeddings so the trainer can use `model.lm_head.weight` as
+the loss's own matrix. Llama rather than Qwen2: for a `qwen2` config, transformers 5's
+`AutoTokenizer` swaps in `Qwen2Tokenizer`, which replaces our pre-tokenizer. The loss
+covers completion tokens and the end-of-sequence token only; prompt and padding positions
+are labelled -100. Each batch mixes student and feedback examples in a fixed proportion, so
+the feedback-reading skill is learnt at every step; the two parts are padded separately
+since feedback sequences are about twice as long.
+
+Shapes: B batch, T padded sequence length.
+"""
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from vsdpo.warmstart.corpus import Example
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]  # prompt, completion, end-of-sequence
+    prompt_len: int
+
+
+def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast,
+           max_len: int) -> list[Encoded]:
+    """Token ids per example; an example longer than `max_len` loses its prompt's start."""
+    prompts = tokenizer([e.prompt for e in examples]).input_ids
+    completions = tokenizer([e.completion for e in examples]).input_ids
+    out = []
+    for p, c in zip(prompts, completions):
+        c = c + [tokenizer.eos_token_id]
+        if len(c) >= max_len:
+            raise ValueError(f"a completion of {len(c)} tokens does not fit max_len={max_len}; "
+                             "raise max_len")
+        p = p[-(max_len - len(c)):]
+        out.append(Encoded(p + c, len(p)))
+    return out
+
+
+def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded `input_ids_BT`, `attention_mask_BT` and `labels_BT` (completion only)."""
+    T = max(len(e.ids) for e in batch)
+    ids_BT = torch.full((len(batch), T), pad_id, dtype=torch.long)
+    labels_BT = torch.full((len(batch), T), IGNORE, dtype=torch.long)
+    mask_BT = torch.zeros((len(batch), T), dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids_BT[b, :len(e.ids)] = torch.tensor(e.ids)
+        labels_BT[b, e.prompt_len:len(e.ids)] = torch.tensor(e.ids[e.prompt_len:])
+        mask_BT[b, :len(e.ids)] = 1
+    return {"input_ids": ids_BT, "attention_mask": mask_BT, "labels": labels_BT}
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int,
+                num_heads: int, intermediate_size: int, max_len: int, seed: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        num_key_value_heads=num_heads, max_position_embeddings=max(1024, max_len),
+        tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def lr_at(step: int, steps: int, warmup: int, lr: float) -> float:
+    """Linear warm-up, then cosine decay to a tenth of `lr`."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def batch_loss(model: LlamaForCausalLM, parts: list[list[Encoded]], pad_id: int) -> torch.Tensor:
+    """Mean loss over the completion tokens of all parts; each part is padded on its own
+    (student and feedback sequences differ in length by ~2x)."""
+    total, count = 0.0, 0
+    for part in parts:
+        if not part:
+            continue
+        batch = collate(part, pad_id)
+        num = int((batch["labels"][:, 1:] != IGNORE).sum())
+        total = total + model(**batch).loss * num
+        count += num
+    return total / count
+
+
+def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encoded], *,
+          pad_id: int, steps: int, batch_size: int, feedback_fraction: float, lr: float,
+          warmup_steps: int, seed: int, log: Callable[[str], None] = print) -> list[float]:
+    """AdamW over `steps` mixed batches; returns the loss of every step."""
+    rng = random.Random(f"sft:{seed}")
+    num_feedback = round(batch_size * feedback_fraction) if feedback else 0
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01,
+                                  betas=(0.9, 0.98))
+    model.train()
+    losses, start = [], time.perf_counter()
+    for step in range(steps):
+        parts = [rng.choices(student, k=batch_size - num_feedback),
+                 rng.choices(feedback, k=num_feedback)]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, steps, warmup_steps, lr)
+        loss = batch_loss(model, parts, pad_id)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 25 == 0 or step == steps - 1:
+            log(f"sft step {step + 1}/{steps} loss {loss.item():.3f} "
+                f"({time.perf_counter() - start:.0f}s)")
+    model.eval()
+    return losses
