@@ -1,5 +1,10 @@
-import pytest
+import os
 
+import pytest
+import torch
+import torch.distributed as dist
+
+from handmade import free_port
 from vsdpo.train.tiny import save_tiny_model
 
 
@@ -7,3 +12,19 @@ from vsdpo.train.tiny import save_tiny_model
 def tiny_model_dir(tmp_path_factory):
     """A random 2-layer Qwen2 with the project tokenizer, as a transformers directory."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def process_group():
+    """A gloo group of one for the in-process tests, on one thread (2 shared cores: more
+    threads only oversubscribe them)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0",
+                      WORLD_SIZE="1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    yield
+    dist.destroy_process_group()
+    torch.set_num_threads(threads)
+
+

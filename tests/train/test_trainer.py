@@ -6,56 +6,34 @@ rendering: these tests are about the optimisation loop; the render pool has its 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from transformers import AutoModelForCausalLM
 
-from handmade import (CONTEXT, LetterScorer, fixed_samples, gradient_worker, spawn_worker,
-                      tiny_config)
+from kernels import LossConfig
+from handmade import (CONTEXT, LetterScorer, fixed_samples, free_port, gradient_worker,
+                      spawn_worker, tiny_config)
+from vsdpo.config import ModelConfig
 from vsdpo.train.batch import split_micro_batches
 from vsdpo.train.model import build_policy
 from vsdpo.train.step import accumulate_gradients, train_step
 from vsdpo.train.teacher import Teacher
 from vsdpo.train.trainer import Trainer
-from kernels import LossConfig
-from vsdpo.config import ModelConfig
 from vsdpo.warmstart.tokenizer import format_teacher_prompt
 
 HERE = Path(__file__).resolve().parent
 TIMING = ("time/", "tokens_per_s")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _metrics(run_dir) -> list[dict]:
     lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if not k.startswith(TIMING)}
             for line in lines]
-
-
-@pytest.fixture(scope="module")
-def process_group():
-    """A gloo group of one for the in-process tests, on one thread (2 shared cores: more
-    threads only oversubscribe them)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0",
-                      WORLD_SIZE="1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    yield
-    dist.destroy_process_group()
-    torch.set_num_threads(threads)
 
 
 def _trainer(tiny_model_dir, tmp_path, *overrides) -> Trainer:
@@ -71,7 +49,7 @@ def _one_batch(trainer: Trainer):
 
 def test_two_gloo_processes_train_checkpoint_and_export(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
-    mp.spawn(spawn_worker, args=(2, _free_port(), str(tiny_model_dir), str(run_dir),
+    mp.spawn(spawn_worker, args=(2, free_port(), str(tiny_model_dir), str(run_dir),
                                  ["train.steps=3", "train.checkpoint_every=2"]), nprocs=2)
     metrics = _metrics(run_dir)
     assert [m["step"] for m in metrics] == [1, 2, 3]
@@ -87,7 +65,7 @@ def _run(model_dir, run_dir, kill_at):
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
             "run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), 'train.steps=4', "
             "'train.checkpoint_every=2')")
-    env = os.environ | {"MASTER_PORT": str(_free_port()), "MASTER_ADDR": "127.0.0.1",
+    env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
                         "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", code, str(HERE), str(model_dir), str(run_dir),
                            str(kill_at)], env=env, capture_output=True, text=True, timeout=300)
@@ -174,7 +152,7 @@ def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, tmp_
                                                             process_group):
     """Two FSDP ranks (head weight used outside the model's forward) give the mean of the
     two halves' gradients, the lm_head's included."""
-    mp.spawn(gradient_worker, args=(2, _free_port(), str(tiny_model_dir), tmp_path / "g.pt"),
+    mp.spawn(gradient_worker, args=(2, free_port(), str(tiny_model_dir), tmp_path / "g.pt"),
              nprocs=2)
     sharded = torch.load(tmp_path / "g.pt")
     policy = build_policy(ModelConfig(path=str(tiny_model_dir)), torch.device("cpu"))
