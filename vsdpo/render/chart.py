@@ -198,16 +198,25 @@ class ChartRenderer:
             self._idle.put_nowait(worker)
 
     async def render(self, code: str) -> RenderResult:
-        """Render one chart program. Never raises (except for a renderer that is not started)."""
+        """Render one chart program. Never raises (except for a renderer that is not started).
+
+        A worker that dies is replaced and the chart retried once; one that stops answering
+        (the chart's fault: the worker enforces `timeout_s` itself) is replaced, no retry.
+        """
         if self.sandbox is None:
             raise RuntimeError("ChartRenderer.render called before `await renderer.start()`")
         worker = await self._idle.get()
         try:
-            return _parse(await worker.run(code, self.config.timeout_s))
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError,
-                ValueError) as exc:
-            worker = await self._replace(worker)
-            return RenderResult(ok=False, error=f"chart worker failed ({exc!r}); restarted")
+            for _ in range(2):
+                try:
+                    return _parse(await worker.run(code, self.config.timeout_s))
+                except asyncio.TimeoutError:
+                    worker = await self._replace(worker)
+                    return RenderResult(ok=False, error="chart worker stopped answering; restarted")
+                except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+                    worker = await self._replace(worker)
+                    error = f"chart worker died ({exc!r}), also on a fresh worker"
+            return RenderResult(ok=False, error=error)
         finally:
             self._idle.put_nowait(worker)
 

@@ -74,6 +74,8 @@ def bwrap_command(bwrap: str, mpl_cache: str, tmp_mb: int) -> list[str]:
         cmd += ["--ro-bind", path, path]
     if any(mpl_cache.startswith(h) for h in hide):
         cmd += ["--bind", mpl_cache, mpl_cache]
+    for path in hide:
+        cmd += ["--remount-ro", path]
     return cmd
 
 

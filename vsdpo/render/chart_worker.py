@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
@@ -111,30 +112,46 @@ def _encode(rgba_HW4) -> bytes:
     return buf.getvalue()
 
 
-def _saved_region(fig, renderer):
-    """The region `savefig(bbox_inches="tight")` would write, in display pixels, or None."""
+def _saved_region(fig, items) -> tuple[int, int, int, int] | None:
+    """Pixels `savefig(bbox_inches="tight")` would keep (top-left origin), or None.
+
+    The union of the traced boxes (data clipped to its axes), padded like savefig pads:
+    matplotlib's own `get_tightbbox` would measure every artist again.
+    """
     kwargs = _figures["saved_kwargs"] if _figures["saved"] is fig else {}
-    if kwargs.get("bbox_inches", matplotlib.rcParams["savefig.bbox"]) != "tight":
+    if kwargs.get("bbox_inches", matplotlib.rcParams["savefig.bbox"]) != "tight" or not items:
         return None
     pad = kwargs.get("pad_inches")
     pad = matplotlib.rcParams["savefig.pad_inches"] if pad in (None, "layout") else pad
-    return fig.get_tightbbox(renderer).padded(pad)
+    boxes = []
+    for item in items:
+        box = item.element.bbox
+        if item.element.role == "data" and item.artist.get_clip_on() and item.axes is not None:
+            ax = items[item.axes].element.bbox
+            box = (max(box[0], ax[0]), max(box[1], ax[1]), min(box[2], ax[2]), min(box[3], ax[3]))
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append(box)
+    x0, y0, x1, y1 = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                      max(b[2] for b in boxes), max(b[3] for b in boxes))
+    p = pad * fig.dpi
+    return (int(np.floor(x0 - p)), int(np.floor(y0 - p)), int(np.ceil(x1 + p)),
+            int(np.ceil(y1 + p)))
 
 
 def _image(fig, items) -> tuple[bytes, int, int]:
     """PNG of the drawn figure as the user saved it; items are moved to its pixels."""
     rgba_HW4 = np.asarray(fig.canvas.buffer_rgba())
-    region = _saved_region(fig, fig.canvas.get_renderer())
+    region = _saved_region(fig, items)
     if region is None:
         return _encode(rgba_HW4), rgba_HW4.shape[1], rgba_HW4.shape[0]
-    height = fig.bbox.height
-    x0, y0, x1, y1 = (v * fig.dpi for v in region.extents)
-    chart_trace.shift(items, -x0, y1 - height)
-    if x0 >= 0 and y0 >= 0 and x1 <= fig.bbox.width and y1 <= height:  # crop, no redraw
-        crop = rgba_HW4[int(height - y1):int(np.ceil(height - y0)), int(x0):int(np.ceil(x1))]
-        return _encode(crop), crop.shape[1], crop.shape[0]
+    x0, y0, x1, y1 = region
+    chart_trace.shift(items, -x0, -y0)
+    height, width = rgba_HW4.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:  # crop, no redraw
+        return _encode(rgba_HW4[y0:y1, x0:x1]), x1 - x0, y1 - y0
+    inches = Bbox([[x0, height - y1], [x1, height - y0]]).transformed(fig.dpi_scale_trans.inverted())
     buf = io.BytesIO()
-    fig._vs_savefig(buf, format="png", dpi=fig.dpi, bbox_inches=region, pad_inches=0)
+    fig._vs_savefig(buf, format="png", dpi=fig.dpi, bbox_inches=inches, pad_inches=0)
     png = buf.getvalue()
     with Image.open(io.BytesIO(png)) as im:
         return png, im.width, im.height

@@ -1,0 +1,118 @@
+"""Hostile chart programs: each comes back as a result within its timeout, nothing is
+written outside the chart's temp dir, no process is left behind, and the renderer then
+renders a normal chart. Run under bubblewrap and under the rlimits-only fallback."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chart_session import SyncChartRenderer
+from vsdpo.render import chart_sandbox
+from vsdpo.render.chart import ChartConfig
+
+REPO = Path(chart_sandbox.package_root())
+TIMEOUT_S = 2.0
+NORMAL = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('fine')\n"
+MARKERS = [REPO / "PWNED", Path("/tmp/PWNED_chart"), Path("/tmp/PWNED_subprocess")]
+HOSTILE = {
+    "infinite_loop": "while True:\n    pass",
+    "sleep": "import time\ntime.sleep(100)",
+    "memory_bomb": "x = bytearray(8 * 1024**3)",
+    "growing_memory": "x = []\nwhile True:\n    x.append(' ' * 10**7)",
+    "fork_bomb": "import os\nwhile True:\n    os.fork()",
+    "socket_to_loopback": "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)",
+    "write_into_repo": f"open({str(REPO / 'PWNED')!r}, 'w').write('x')",
+    "write_into_tmp": "open('/tmp/PWNED_chart', 'w').write('x')",
+    "read_repo_file": f"print(open({str(REPO / 'pyproject.toml')!r}).read())",
+    "subprocess": "import subprocess\nsubprocess.run(['touch', '/tmp/PWNED_subprocess'])",
+    "kill_the_worker": "import os\nos.kill(os.getppid(), 9)",
+    "ctypes_fork": "import ctypes\nctypes.CDLL(None).fork()",
+    "huge_file": "open('big', 'wb').write(b'x' * (64 << 20))",
+}
+
+
+def tree(root: int) -> set[int]:
+    """`root` and every process below it."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue
+        if stat:
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = {root}, {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def worker_processes(renderer) -> int:
+    return sum(len(tree(w.proc.pid)) for w in renderer.renderer._workers)
+
+
+@pytest.fixture(scope="module", params=["bwrap", "rlimits"])
+def renderer(request):
+    config = ChartConfig(workers=1, timeout_s=TIMEOUT_S, cpu_s=2, memory_mb=1024,
+                         file_size_mb=8, use_bwrap=request.param == "bwrap")
+    r = SyncChartRenderer(config)
+    assert r.renderer.sandbox == request.param
+    assert r.render(NORMAL).ok
+    r.idle_processes = worker_processes(r)  # bwrap, its PID-1, the worker; or the worker
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_code_is_a_result_and_the_renderer_keeps_serving(renderer, name):
+    start = time.monotonic()
+    result = renderer.render(HOSTILE[name])
+    assert time.monotonic() - start < TIMEOUT_S + 5
+    assert not result.ok and result.error, name
+    assert not any(m.exists() for m in MARKERS)
+    normal = renderer.render(NORMAL)
+    assert normal.ok and normal.image, normal.error
+    assert worker_processes(renderer) == renderer.idle_processes  # nothing left running
+
+
+def test_reading_system_files_is_allowed_but_the_repository_is_not(renderer):
+    result = renderer.render("import matplotlib.pyplot as plt\n"
+                             "plt.title(open('/etc/hostname').read()[:5] or 'x')\nplt.plot([1])\n")
+    assert result.ok, result.error
+    result = renderer.render(HOSTILE["read_repo_file"])
+    assert not result.ok and "not readable" in result.error
+
+
+def test_the_bwrap_layer_alone_blocks_writes_network_and_hides_the_repo(tmp_path):
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap is not installed: scripts/setup.sh installs it (apt bubblewrap)"
+    import matplotlib
+
+    probe = f"""
+import os, socket
+out = []
+for path in ({str(REPO / 'PWNED')!r}, '/etc/PWNED'):
+    try:
+        open(path, 'w'); out.append('wrote ' + path)
+    except OSError as e:
+        out.append(type(e).__name__)
+out.append(str(os.path.exists({str(REPO / 'pyproject.toml')!r})))
+try:
+    socket.create_connection(('1.1.1.1', 80), timeout=2); out.append('connected')
+except OSError as e:
+    out.append('no network')
+open('/tmp/inside', 'w').write('x')
+print(' '.join(out))
+"""
+    cmd = chart_sandbox.bwrap_command(bwrap, matplotlib.get_cachedir(), tmp_mb=16)
+    run = subprocess.run(cmd + [sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["OSError", "OSError", "False", "no", "network"]
+    assert not (REPO / "PWNED").exists() and not Path("/tmp/inside").exists()
