@@ -2,7 +2,8 @@
 
 Web pages render at the configured viewport and are captured full page (up to
 `max_page_height`); slides render at exactly their slide size and the capture is that box.
-The screenshot is taken once, through CDP with `optimizeForSpeed` (fast PNG encoding).
+The screenshot is taken once, through CDP with `optimizeForSpeed` (fast PNG encoding), or not
+at all when the consumer never looks at pixels (the detectors work on the DOM probe).
 """
 
 import base64
@@ -22,6 +23,7 @@ class HtmlSettings:
     slide_size: tuple[int, int]
     max_page_height: int
     max_dom_nodes: int
+    screenshot: bool = True
 
 
 async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> RenderResult:
@@ -34,10 +36,13 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     await page.set_content(smap.html, wait_until="load")
     probe = await run_probe(page, smap, settings.max_dom_nodes)
     shot_h = height if slide else min(max(probe.page[1], height), settings.max_page_height)
-    shot = await cdp.send("Page.captureScreenshot", {
-        "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": not slide,
-        "clip": {"x": 0, "y": 0, "width": width, "height": shot_h, "scale": 1}})
-    canvas = Canvas(artifact.domain, width, height if slide else shot_h)
-    return RenderResult(ok=True, image=base64.b64decode(shot["data"]), width=width,
-                        height=shot_h, elements=to_elements(probe),
+    image = None
+    if settings.screenshot:
+        shot = await cdp.send("Page.captureScreenshot", {
+            "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": shot_h > height,
+            "clip": {"x": 0, "y": 0, "width": width, "height": shot_h, "scale": 1}})
+        image = base64.b64decode(shot["data"])
+    canvas = Canvas(artifact.domain, width, shot_h)
+    return RenderResult(ok=True, image=image, width=width, height=shot_h,
+                        elements=to_elements(probe),
                         defects=detect_html(probe, smap, artifact.code, canvas))

@@ -32,7 +32,8 @@ class RenderConfig:
     pages_per_browser: int = 2
     viewport: tuple[int, int] = (1280, 800)
     slide_size: tuple[int, int] = (1280, 720)
-    max_page_height: int = 8000  # full-page captures stop here
+    max_page_height: int = 3200  # full-page captures (and web canvases) stop here
+    screenshot: bool = True  # False: no PNG (text-only policies; detection needs no pixels)
     timeout_s: float = 10.0
     recycle_every: int = 200  # renders per browser context before a fresh one
     javascript: dict[str, bool] = field(default_factory=lambda: {"web": False, "slide": False})
@@ -58,7 +59,8 @@ class RenderPool:
     def __init__(self, config: RenderConfig | None = None):
         self.config = config or RenderConfig()
         c = self.config
-        self.settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height, c.max_dom_nodes)
+        self.settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height, c.max_dom_nodes,
+                                     c.screenshot)
         self.browsers = BrowserPool(find_chromium(c.browser_path), c.num_browsers,
                                     c.pages_per_browser, c.recycle_every, c.timeout_s)
         self.charts: ChartRenderer | None = None
