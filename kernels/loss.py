@@ -50,7 +50,7 @@ class Tokens:
     """The [N] inputs in fp32 and the per-chunk `token_fn` the chunk kernels call."""
 
     def __init__(self, target_N, weight_N, adv_N, old_N, mask_N, normalizer, config):
-        self.target_N, self.config = target_N, config
+        self.target_N, self.config = target_N.contiguous(), config
         self.weight_N, self.adv_N = weight_N.float(), adv_N.float()
         self.old_N = None if old_N is None else old_N.float()
         self.m_N = torch.ones_like(self.adv_N) if mask_N is None else mask_N.float()
