@@ -44,7 +44,8 @@ def _triton_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, c
 
 def _torch_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, config, chunk_rows):
     """Chunk logits in fp32 (each chunk upcast); PyTorch ops overwrite them with the gradient."""
-    w32_VH, wt32_VH = w_VH.float(), wt_VH.float()
+    w32_VH = w_VH.float()
+    wt32_VH = w32_VH if wt_VH.data_ptr() == w_VH.data_ptr() else wt_VH.float()  # one upcast when shared
     buf_3CV = torch.empty(3, chunk_rows, w_VH.shape[0], dtype=torch.float32, device=h_NH.device)
 
     def chunk_fn(rows, fn):

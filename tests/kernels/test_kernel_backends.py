@@ -170,3 +170,39 @@ def test_linear_loss_does_not_depend_on_the_chunk_size():
         torch.testing.assert_close(loss, results[0][0], atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(grad_h, results[0][1], atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(grad_w, results[0][2], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_non_contiguous_inputs_give_the_same_result_as_contiguous_ones(backend):
+    config = _config("reverse_kl", backend)
+    s_NV, t_NV, gen = _logits(7, 33, torch.float32, seed=13)
+    tokens = token_inputs(s_NV, gen)
+    results = []
+    for student_NV, teacher_NV, target_N in (
+        (s_NV.clone(), t_NV, tokens.target_N),
+        (s_NV.T.contiguous().T, t_NV.T.contiguous().T, torch.stack([tokens.target_N] * 2, 1)[:, 1]),
+    ):
+        student_NV.requires_grad_()
+        loss, _ = vsdpo_loss(student_NV, teacher_NV, target_N, *tokens.args()[1:], config=config)
+        loss.backward()
+        results.append((loss.detach(), student_NV.grad))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    torch.testing.assert_close(results[1][1], results[0][1])
+
+
+def test_torch_and_triton_backends_give_the_same_training_trajectory():
+    h_NH, w_VH, ht_NH, _, gen = _linear_inputs(13, 8, 65, torch.float32, False, seed=17)
+    tokens = token_inputs(h_NH.double() @ w_VH.double().T, gen)
+    weights = {}
+    for backend in ("torch", "triton"):
+        weight = w_VH.clone().requires_grad_()
+        optimizer = torch.optim.SGD([weight], lr=0.5)
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss, _ = linear_vsdpo_loss(h_NH, weight, ht_NH, *tokens.args(), config=_config("jsd", backend),
+                                        chunk_size=5)
+            loss.backward()
+            optimizer.step()
+        weights[backend] = weight.detach()
+    assert not torch.equal(weights["torch"], w_VH)
+    torch.testing.assert_close(weights["triton"], weights["torch"], atol=1e-5, rtol=1e-4)
