@@ -7,7 +7,7 @@ from kernel_cases import assert_close, assert_stats_close, reference_on, token_i
 
 from kernels import LossConfig, linear_vsdpo_loss, vsdpo_loss
 from kernels.token_terms import token_terms
-from kernels.vsdpo_triton import fused_chunk_triton
+from kernels.vsdpo_triton import MAX_BLOCK_V, fused_chunk_triton
 
 CONFIGS = {
     "reverse_kl": LossConfig(divergence="reverse_kl"),
@@ -25,6 +25,7 @@ LOGITS_CASES = [
     (7, 33, torch.bfloat16, "all", 0.6),
     (41, 1031, torch.float32, "some", 1.0),
     (41, 1031, torch.bfloat16, "some", 2.5),
+    (3, 2 * MAX_BLOCK_V + 809, torch.float32, "some", 1.3),  # the online log-sum-exp spans 3 blocks
 ]
 
 
