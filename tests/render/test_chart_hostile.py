@@ -87,6 +87,12 @@ def test_reading_system_files_is_allowed_but_the_repository_is_not(renderer):
     assert result.ok, result.error
     result = renderer.render(HOSTILE["read_repo_file"])
     assert not result.ok and "not readable" in result.error
+    sibling = next((p for p in sorted(REPO.parent.glob("*/*"))
+                    if p.is_file() and not p.is_relative_to(REPO)), None)
+    if sibling is None:
+        pytest.skip(f"nothing beside the repository in {REPO.parent} to try reading")
+    result = renderer.render(f"open({str(sibling)!r}).read()")
+    assert not result.ok and "not readable" in result.error
 
 
 def test_the_bwrap_layer_alone_blocks_writes_network_and_hides_the_repo(tmp_path):
@@ -116,3 +122,13 @@ print(' '.join(out))
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["OSError", "OSError", "False", "no", "network"]
     assert not (REPO / "PWNED").exists() and not Path("/tmp/inside").exists()
+
+
+def test_a_killed_worker_is_replaced_and_its_chart_retried(renderer):
+    worker = renderer.renderer._workers[0]
+    os.killpg(worker.proc.pid, 9)
+    renderer.loop.run_until_complete(worker.proc.wait())
+    result = renderer.render(NORMAL)
+    assert result.ok, result.error
+    assert renderer.renderer._workers[0] is not worker
+    renderer.idle_processes = worker_processes(renderer)

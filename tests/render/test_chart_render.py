@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from chart_session import shared_renderer
+from vsdpo.render.chart import ChartConfig
 
 # ChartMimic scripts written for older matplotlib; they fail the same way in plain Python.
 INCOMPATIBLE = {"box_13.py": "unexpected keyword argument 'labels'"}
@@ -134,3 +135,10 @@ def test_sys_exit_still_captures_the_figure():
     result = shared_renderer().render(
         "import sys\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nsys.exit(0)\n")
     assert result.ok and any(e.role == "data" for e in result.elements)
+
+
+@pytest.mark.parametrize("field, value", [("workers", 0), ("timeout_s", -1.0), ("memory_mb", 0),
+                                          ("use_bwrap", "yes")])
+def test_bad_config_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=f"ChartConfig.{field}"):
+        ChartConfig(**{field: value})

@@ -46,9 +46,18 @@ def package_root() -> str:
 
 
 def hidden_paths() -> tuple[list[str], list[str]]:
-    """(paths to hide, paths under them to mount back read-only) for this installation."""
+    """(paths to hide, paths under them to mount back read-only) for this installation.
+
+    Hidden: the repository, the directory holding it (sibling checkouts, shared data) unless
+    that is `/`, and the home directory.
+    """
     package = Path(__file__).resolve().parents[1]
-    hide = sorted({str(package.parent), str(Path.home().resolve())})
+    repo = package.parent
+    candidates = {repo, Path.home().resolve()}
+    if repo.parent != Path(repo.anchor):
+        candidates.add(repo.parent)
+    hide = sorted(str(p) for p in candidates
+                  if not any(q != p and p.is_relative_to(q) for q in candidates))
     keep = sorted({str(package), str(Path(sys.prefix).resolve()),
                    str(Path(sys.base_prefix).resolve())})  # the interpreter may live in ~
     return hide, keep

@@ -27,10 +27,9 @@ from matplotlib import axis as maxis
 from matplotlib import colors as mcolors
 from matplotlib import text as mtext
 from matplotlib.collections import Collection
-from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
-from matplotlib.transforms import Bbox
 from matplotlib.patches import Patch
+from matplotlib.transforms import Bbox
 
 from vsdpo.render.types import Element, Span
 
