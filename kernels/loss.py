@@ -146,6 +146,8 @@ def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weights, advan
     float (None: all ones); normalizer: float (None: mask.sum(), or 1 when that is 0).
     Returns (loss: fp32 scalar, stats: dict of detached tensors — per-token `divergence`,
     `logprob`, `ratio` [N] and scalars `clip_fraction`, `divergence_mean`).
+    The gradient is stored during forward and scaled in place by backward, so backward runs
+    once per call (as with Liger's fused losses).
     """
     check_logits(student_logits, teacher_logits)
     num_tokens, vocab = student_logits.shape
