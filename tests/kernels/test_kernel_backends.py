@@ -207,3 +207,17 @@ def test_torch_and_triton_backends_give_the_same_training_trajectory():
         weights[backend] = weight.detach()
     assert not torch.equal(weights["torch"], w_VH)
     torch.testing.assert_close(weights["triton"], weights["torch"], atol=1e-5, rtol=1e-4)
+
+
+def test_logits_level_torch_path_over_several_chunks_matches_one_chunk(monkeypatch):
+    s_NV, t_NV, gen = _logits(41, 33, torch.bfloat16, seed=19)
+    tokens = token_inputs(s_NV, gen)
+    results = []
+    for elements in (2**24, 4 * 33):  # one chunk of 41 rows, then chunks of 4 rows
+        monkeypatch.setattr("kernels.loss.TORCH_CHUNK_ELEMENTS", elements)
+        student_NV = s_NV.clone().requires_grad_()
+        loss, stats = vsdpo_loss(student_NV, t_NV, *tokens.args(), config=_config("forward_kl", "torch"))
+        loss.backward()
+        results.append((loss.detach(), student_NV.grad, stats["divergence"]))
+    for ours, single in zip(results[1], results[0]):
+        torch.testing.assert_close(ours, single)
