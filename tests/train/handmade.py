@@ -48,15 +48,20 @@ def tiny_config(model_dir, run_dir, *overrides):
         "tasks.num_train=8", "tasks.domains=['web']", *overrides])
 
 
-def spawn_worker(rank, world, port, model_dir, run_dir, overrides):
-    """One rank of a gloo group, for `torch.multiprocessing.spawn`."""
+def spawn_worker(rank, world, port, model_dir, out_dir, overrides):
+    """One rank of a gloo group, for `torch.multiprocessing.spawn`: saves the gradients of
+    `fixed_samples` to `out_dir/grads.pt`, then trains a run in `out_dir/run`. (One spawn
+    for both: starting the processes is most of the cost.)"""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     import torch.distributed as dist
 
+    from vsdpo.train.model import init_distributed
     from vsdpo.train.trainer import Trainer
-    cfg = tiny_config(model_dir, run_dir, *overrides)
+    init_distributed()
+    save_sharded_gradients(model_dir, os.path.join(out_dir, "grads.pt"))
+    cfg = tiny_config(model_dir, os.path.join(out_dir, "run"), *overrides)
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
     try:
         trainer.train()
@@ -107,20 +112,17 @@ def fixed_samples(vocab_size: int, num: int = 8, seed: int = 0):
     return samples
 
 
-def gradient_worker(rank, world, port, model_dir, out_path):
+def save_sharded_gradients(model_dir, out_path):
     """Each rank takes its share of `fixed_samples`; rank 0 saves the full gradients."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
     import torch.distributed as dist
 
     from kernels import LossConfig
     from vsdpo.config import ModelConfig
-    from vsdpo.train.model import build_policy, init_distributed
+    from vsdpo.train.model import build_policy
     from vsdpo.train.step import accumulate_gradients
     from vsdpo.train.teacher import Teacher
-    _, _, device = init_distributed()
-    policy = build_policy(ModelConfig(path=str(model_dir)), device)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    policy = build_policy(ModelConfig(path=str(model_dir)), torch.device("cpu"))
     samples = fixed_samples(policy.lm.config.vocab_size)
     share = len(samples) // world
     accumulate_gradients(policy, Teacher("live", 0.0, policy, None),
@@ -128,4 +130,3 @@ def gradient_worker(rank, world, port, model_dir, out_path):
     grads = {n: p.grad.full_tensor() for n, p in policy.named_parameters()}
     if rank == 0:
         torch.save(grads, out_path)
-    dist.destroy_process_group()

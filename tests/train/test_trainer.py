@@ -16,8 +16,7 @@ import torch.multiprocessing as mp
 from transformers import AutoModelForCausalLM
 
 from kernels import LossConfig
-from handmade import (CONTEXT, LetterScorer, fixed_samples, free_port, gradient_worker,
-                      spawn_worker, tiny_config)
+from handmade import CONTEXT, LetterScorer, fixed_samples, free_port, spawn_worker, tiny_config
 from vsdpo.config import ModelConfig
 from vsdpo.train.batch import split_micro_batches
 from vsdpo.train.model import build_policy
@@ -47,10 +46,17 @@ def _one_batch(trainer: Trainer):
     return trainer.make_samples(tasks_N, completions, scored)
 
 
-def test_two_gloo_processes_train_checkpoint_and_export(tiny_model_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    mp.spawn(spawn_worker, args=(2, free_port(), str(tiny_model_dir), str(run_dir),
+@pytest.fixture(scope="module")
+def two_ranks(tiny_model_dir, tmp_path_factory) -> Path:
+    """One 2-process gloo job: sharded gradients of a fixed batch, then a 3-step run."""
+    out = tmp_path_factory.mktemp("two_ranks")
+    mp.spawn(spawn_worker, args=(2, free_port(), str(tiny_model_dir), str(out),
                                  ["train.steps=3", "train.checkpoint_every=2"]), nprocs=2)
+    return out
+
+
+def test_two_gloo_processes_train_checkpoint_and_export(two_ranks):
+    run_dir = two_ranks / "run"
     metrics = _metrics(run_dir)
     assert [m["step"] for m in metrics] == [1, 2, 3]
     # 2 ranks × 2 prompts × 4 samples: rates are multiples of 1/16
@@ -61,24 +67,30 @@ def test_two_gloo_processes_train_checkpoint_and_export(tiny_model_dir, tmp_path
     assert AutoModelForCausalLM.from_pretrained(run_dir / "final").config.num_hidden_layers == 2
 
 
-def _run(model_dir, run_dir, kill_at):
+def _start(model_dir, run_dir, kill_at) -> subprocess.Popen:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
             "run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), 'train.steps=4', "
             "'train.checkpoint_every=2')")
     env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
                         "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", code, str(HERE), str(model_dir), str(run_dir),
-                           str(kill_at)], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen([sys.executable, "-c", code, str(HERE), str(model_dir),
+                             str(run_dir), str(kill_at)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait(proc: subprocess.Popen) -> int:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, -9), err[-3000:]
+    return proc.returncode
 
 
 def test_resume_continues_the_same_trajectory(tiny_model_dir, tmp_path):
-    whole = _run(tiny_model_dir, tmp_path / "whole", kill_at=0)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    killed = _run(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL during step 4
-    assert killed.returncode == -9
+    whole = _start(tiny_model_dir, tmp_path / "whole", kill_at=0)
+    killed = _start(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL during step 4
+    assert _wait(killed) == -9
     assert len(_metrics(tmp_path / "killed")) == 3  # step 3 logged, checkpoint at step 2
-    resumed = _run(tiny_model_dir, tmp_path / "killed", kill_at=0)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resumed = _start(tiny_model_dir, tmp_path / "killed", kill_at=0)
+    assert _wait(whole) == 0 and _wait(resumed) == 0
     assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "whole")
 
 
@@ -148,13 +160,11 @@ def test_the_exported_model_holds_the_trained_weights(tiny_model_dir, tmp_path, 
     assert not torch.equal(exported.lm_head.weight, initial.lm_head.weight)
 
 
-def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, tmp_path,
+def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, two_ranks,
                                                             process_group):
     """Two FSDP ranks (head weight used outside the model's forward) give the mean of the
     two halves' gradients, the lm_head's included."""
-    mp.spawn(gradient_worker, args=(2, free_port(), str(tiny_model_dir), tmp_path / "g.pt"),
-             nprocs=2)
-    sharded = torch.load(tmp_path / "g.pt")
+    sharded = torch.load(two_ranks / "grads.pt")
     policy = build_policy(ModelConfig(path=str(tiny_model_dir)), torch.device("cpu"))
     samples = fixed_samples(policy.lm.config.vocab_size)
     halves = []
