@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from transformers import AutoModelForCausalLM
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from kernels import LossConfig
 from handmade import CONTEXT, LetterScorer, fixed_samples, free_port, spawn_worker, tiny_config
@@ -177,3 +178,24 @@ def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, two_
     for name, grad in sharded.items():
         torch.testing.assert_close(grad, (halves[0][name] + halves[1][name]) / 2,
                                    atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_activation_checkpointing_gives_the_same_gradients_and_syncs(tiny_model_dir,
+                                                                     process_group):
+    samples = fixed_samples(AutoConfig.from_pretrained(tiny_model_dir).vocab_size)
+    grads = []
+    for checkpointing in (False, True):
+        policy = build_policy(ModelConfig(path=str(tiny_model_dir),
+                                          activation_checkpointing=checkpointing),
+                              torch.device("cpu"))
+        accumulate_gradients(policy, Teacher("live", 0.0, policy, None), samples, LossConfig(),
+                             10_000, 0)
+        grads.append({n.replace("._checkpoint_wrapped_module", ""): p.grad.full_tensor()
+                      for n, p in policy.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
+    # the rollout copy takes the checkpointed policy's weights under their plain names
+    full = get_model_state_dict(policy, options=StateDictOptions(full_state_dict=True))
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    plain.load_state_dict({k.removeprefix("lm."): v for k, v in full.items()}, strict=True)
