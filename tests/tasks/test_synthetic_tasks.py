@@ -36,11 +36,12 @@ def test_every_domain_gets_prompts_of_both_risk_levels():
 
 def test_prompts_parse_back_into_the_fields_the_programs_use():
     chart, web, slide = generate_tasks(DOMAINS, 3, seed=1)
-    assert set(parse_prompt(chart.prompt)) == {"chart", "title", "labels", "values"}
+    assert set(parse_prompt(chart.prompt)) == {"chart", "title", "bars"}
     assert set(parse_prompt(web.prompt)) == {"web", "title", "text"}
     assert set(parse_prompt(slide.prompt)) == {"slide", "title", "bullets"}
-    labels = parse_prompt(chart.prompt)["labels"].split("; ")
-    assert all(f"'{label}'" in solve(chart, "plain") for label in labels)
+    for bar in parse_prompt(chart.prompt)["bars"].split("; "):
+        label, value = bar.split("=")
+        assert f"ax.bar('{label}', {value})" in solve(chart, "plain")
 
 
 def test_programs_are_short_enough_for_a_tiny_model():

@@ -1,7 +1,8 @@
 """Programs for the synthetic tasks: a small family of solution styles per domain.
 
 Each style is a fixed template filled from the prompt, so programs are short and regular
-enough for a tiny model to write token by token. *Prone* styles are fine on safe prompts and
+enough for a tiny model to write token by token (one `ax.bar` call per bar: a label and its
+value sit on one line, so a miscounted list cannot break the program). *Prone* styles are fine on safe prompts and
 show the intended defect on risky ones (`synthetic.is_risky`); *robust* styles are clean on
 every prompt. The warm-start corpus mixes both so the student errs, and teaches the
 feedback-conditioned teacher to answer a defect report with a robust style.
@@ -20,7 +21,7 @@ ROBUST_STYLES = {"chart": ("rotate", "barh"), "web": ("wrap",), "slide": ("colum
 
 
 def parse_prompt(prompt: str) -> dict[str, str]:
-    """`'chart: bar | title: X | ...'` → `{'chart': 'bar', 'title': 'X', ...}`."""
+    """`'chart: bar | title: X | bars: a=1; b=2'` → `{'chart': 'bar', 'title': 'X', 'bars': ...}`."""
     fields = {}
     for part in prompt.split(" | "):
         key, sep, value = part.partition(": ")
@@ -50,15 +51,12 @@ def solve(task: Task, style: str) -> str:
 
 
 def _chart(fields: dict[str, str], style: str) -> str:
-    labels = ", ".join(f"'{label}'" for label in split_list(fields["labels"]))
-    values = fields["values"]
     draw = "barh" if style == "barh" else "bar"
-    lines = [
-        "import matplotlib.pyplot as plt",
-        "fig, ax = plt.subplots(figsize=(6, 4))",
-        f"ax.{draw}([{labels}], [{values}])",
-        f"ax.set_title('{fields['title']}')",
-    ]
+    lines = ["import matplotlib.pyplot as plt", "fig, ax = plt.subplots(figsize=(6, 4))"]
+    for bar in split_list(fields["bars"]):
+        label, value = bar.split("=")
+        lines.append(f"ax.{draw}('{label}', {value})")
+    lines.append(f"ax.set_title('{fields['title']}')")
     if style == "rotate":
         lines.append("ax.tick_params(axis='x', labelrotation=90)")
     if style != "plain":

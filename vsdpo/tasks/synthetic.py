@@ -2,7 +2,7 @@
 
 Three families, one per domain, each drawn *risky* or *safe* with equal odds:
 
-- chart: a bar chart; risky tasks have 5–6 long category names that collide as vertical
+- chart: a bar chart; risky tasks have 5 long category names that collide as vertical
   tick labels unless the code rotates them or draws horizontal bars.
 - web: a card in a fixed-width box; risky tasks have long titles that overflow the box
   unless the title wraps or its font shrinks.
@@ -79,7 +79,7 @@ def is_risky(prompt: str) -> bool:
     """Whether the naive program for this prompt shows a defect (by the generator's design)."""
     fields = parse_prompt(prompt)
     if "chart" in fields:
-        return max(len(s) for s in split_list(fields["labels"])) > 10
+        return max(len(bar.split("=")[0]) for bar in split_list(fields["bars"])) > 10
     if "web" in fields:
         return len(fields["title"]) > 16
     return len(split_list(fields["bullets"])) >= 10
@@ -87,12 +87,11 @@ def is_risky(prompt: str) -> bool:
 
 def _chart(rng: random.Random, topic: str, risky: bool) -> str:
     if risky:
-        labels = _distinct(rng, rng.randint(5, 6), lambda: _long_label(rng))
+        labels = _distinct(rng, 5, lambda: _long_label(rng))
     else:
         labels = rng.sample(_SHORT_LABELS, rng.randint(3, 6))
-    values = ", ".join(str(rng.randint(1, 99)) for _ in labels)
-    title = f"{topic} {rng.choice(_CHART_KINDS)}"
-    return f"chart: bar | title: {title} | labels: {'; '.join(labels)} | values: {values}"
+    bars = "; ".join(f"{label}={rng.randint(1, 99)}" for label in labels)
+    return f"chart: bar | title: {topic} {rng.choice(_CHART_KINDS)} | bars: {bars}"
 
 
 def _web(rng: random.Random, topic: str, risky: bool) -> str:

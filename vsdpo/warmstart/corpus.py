@@ -52,7 +52,7 @@ def break_program(code: str, rng: random.Random) -> str:
     """A chart program that fails: a misspelt method or an unclosed bracket."""
     if rng.random() < 0.5:
         return code.replace("ax.set_title(", "ax.set_titel(")
-    return code.replace("])\n", "]\n", 1)
+    return code.replace(")\n", "\n", 1)
 
 
 def feedback_examples(num: int, seed: int, prone_fraction: float, render_fn: RenderFn,
