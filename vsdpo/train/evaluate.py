@@ -55,6 +55,8 @@ def format_table(columns: dict[str, dict[str, float]]) -> str:
     rows = [k for k in next(iter(columns.values()))
             if not k.startswith("defect_rate/") or any(c[k] for c in columns.values())]
     width = max(len(r) for r in rows) + 2
-    lines = ["metric".ljust(width) + "".join(n.rjust(10) for n in names)]
-    lines += [r.ljust(width) + "".join(f"{columns[n][r]:10.3f}" for n in names) for r in rows]
+    cols = [max(10, len(n) + 2) for n in names]
+    lines = ["metric".ljust(width) + "".join(n.rjust(w) for n, w in zip(names, cols))]
+    lines += [r.ljust(width) + "".join(f"{columns[n][r]:{w}.3f}" for n, w in zip(names, cols))
+              for r in rows]
     return "\n".join(lines)
