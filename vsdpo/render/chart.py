@@ -167,6 +167,8 @@ class ChartRenderer:
         return argv, env, "/" if use_bwrap else self._tmp
 
     async def _spawn(self, use_bwrap: bool) -> _Worker:
+        if not use_bwrap and self._tmp is None:  # bwrap workers use their private /tmp
+            self._tmp = tempfile.mkdtemp(prefix="vsdpo-chart-")
         worker = _Worker(*self._worker_argv(use_bwrap))
         await worker.start()
         return worker
@@ -175,8 +177,6 @@ class ChartRenderer:
         """Start the workers; with use_bwrap="auto", fall back to rlimits if bwrap fails."""
         import matplotlib.font_manager  # noqa: F401 - builds the font cache workers share
 
-        self._tmp = tempfile.mkdtemp(prefix="vsdpo-chart-")
-        os.chmod(self._tmp, 0o755)
         want = self.config.use_bwrap
         use_bwrap = want is True or (want == "auto" and shutil.which("bwrap") is not None)
         if want is True and shutil.which("bwrap") is None:
