@@ -176,7 +176,7 @@ def detect_text_overflow(probe: Probe, blame: Blamer) -> list[Defect]:
             kind, spans = "text_overflow", blame.union(*chain, blame.spans(t, ("white-space", "font-size")))
             msg = f"{_label(probe, t)} overflows <{probe.tag[c]}>: {msg}"
         if frac > 0.01 and ((kind, a) not in found or found[kind, a].severity < frac):
-            found[kind, a] = Defect(kind, _intersect(ext, _union([ext, b])), _severity(frac), msg, spans)
+            found[kind, a] = Defect(kind, _union([ext, b]), _severity(frac), msg, spans)
     return list(found.values())
 
 
@@ -197,7 +197,8 @@ def detect_off_canvas(probe: Probe, blame: Blamer, canvas: Canvas) -> list[Defec
         outside = 1 - _area(_intersect(ext, (x0, x0, w, h))) / max(_area(ext), 1e-6)
         if outside <= 0.01:
             continue
-        if _clipper(probe, i, ext) is not None:
+        clip = _clipper(probe, i, ext)
+        if clip is not None and probe.tag[clip[0]] not in PAGE:
             continue  # hidden by an overflow box before it reaches the edge
         reported.add(i)
         c = _container(probe, i)
