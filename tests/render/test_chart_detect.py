@@ -135,6 +135,9 @@ CLEAN = {
     "scatter": 'rng = np.random.default_rng(0)\nfig, ax = plt.subplots()\n'
                'ax.scatter(rng.normal(size=50), rng.normal(size=50))\n'
                'ax.set_xlabel("a")\nax.set_ylabel("b")\nplt.tight_layout()\n',
+    "table": 'fig, ax = plt.subplots()\nax.axis("off")\n'
+             'ax.table(cellText=[["a", "b"], ["c", "d"]], loc="center")\n',
+    "small_figure": 'fig = plt.figure(figsize=(3, 2))\nplt.bar([1], [2])\n',
     "subplots": 'fig, axs = plt.subplots(1, 2, figsize=(8, 3))\n'
                 'for ax in axs:\n    ax.plot([1, 2, 3])\n    ax.set_title("panel")\n'
                 'fig.suptitle("Two panels")\nplt.tight_layout()\n',

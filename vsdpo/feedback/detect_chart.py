@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 from vsdpo.render.types import BBox, Defect, Span
 
 TOUCH_PX = 1.0          # outlines are shrunk by this much: touching texts do not overlap
+MARGIN_FRACTION = 0.15  # ...or by this much of their short side: the empty descent/leading
 MIN_OVERLAP_PX2 = 1.0   # smaller intersections are rounding noise
 FULL_SEVERITY_HITS = 10  # this many data points/segments under a legend = severity 1
 _TICK_ROLES = ("xtick_label", "ytick_label")
@@ -42,15 +43,16 @@ def _area(poly: np.ndarray) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def _inset(poly_T42: np.ndarray, d: float) -> np.ndarray:
-    """Rectangles `poly_T42` shrunk by `d` pixels on every side (never below a point)."""
+def _inset(poly_T42: np.ndarray) -> np.ndarray:
+    """Rectangles shrunk on every side by the touch tolerance (never below a point)."""
     c_T2 = poly_T42.mean(axis=1)
     u_T2, v_T2 = poly_T42[:, 1] - poly_T42[:, 0], poly_T42[:, 3] - poly_T42[:, 0]
     lu_T1 = np.linalg.norm(u_T2, axis=1, keepdims=True)
     lv_T1 = np.linalg.norm(v_T2, axis=1, keepdims=True)
     eu_T2 = np.divide(u_T2, lu_T1, out=np.zeros_like(u_T2), where=lu_T1 > 0)
     ev_T2 = np.divide(v_T2, lv_T1, out=np.zeros_like(v_T2), where=lv_T1 > 0)
-    hu_T1, hv_T1 = np.maximum(lu_T1 / 2 - d, 0), np.maximum(lv_T1 / 2 - d, 0)
+    d_T1 = np.maximum(TOUCH_PX, MARGIN_FRACTION * np.minimum(lu_T1, lv_T1))
+    hu_T1, hv_T1 = np.maximum(lu_T1 / 2 - d_T1, 0), np.maximum(lv_T1 / 2 - d_T1, 0)
     su_4, sv_4 = np.array([-1, 1, 1, -1]), np.array([-1, -1, 1, 1])
     return (c_T2[:, None] + su_4[None, :, None] * (hu_T1 * eu_T2)[:, None]
             + sv_4[None, :, None] * (hv_T1 * ev_T2)[:, None])
@@ -94,12 +96,12 @@ def _spans(items) -> list[Span]:
 def overlapping_pairs(texts) -> list[tuple[int, int, float]]:
     """(i, j, fraction of the smaller text covered) for every overlapping pair of texts.
 
-    Outlines are shrunk by `TOUCH_PX` first (touching is not overlapping); axis-aligned
+    Outlines are shrunk first (touching is not overlapping, see `_inset`); axis-aligned
     bounds prune the pairs, the exact convex intersection decides the rest.
     """
     if len(texts) < 2:
         return []
-    poly_T42 = _inset(np.stack([t.poly for t in texts]), TOUCH_PX)
+    poly_T42 = _inset(np.stack([t.poly for t in texts]))
     lo_T2, hi_T2 = poly_T42.min(axis=1), poly_T42.max(axis=1)
     hit_TT = np.all((lo_T2[:, None] < hi_T2[None]) & (lo_T2[None] < hi_T2[:, None]), axis=2)
     pairs = []
@@ -150,11 +152,12 @@ def text_overlaps(texts, pairs) -> list[Defect]:
 
 
 def off_canvas(texts, width: float, height: float) -> list[Defect]:
-    """Texts reaching more than a pixel past the figure's edge."""
+    """Texts reaching past the figure's edge by more than their box's empty margin."""
     defects = []
     for t in texts:
         x0, y0, x1, y1 = t.element.bbox
-        if x0 >= -TOUCH_PX and y0 >= -TOUCH_PX and x1 <= width + TOUCH_PX and y1 <= height + TOUCH_PX:
+        tol = max(TOUCH_PX, MARGIN_FRACTION * min(x1 - x0, y1 - y0))
+        if x0 >= -tol and y0 >= -tol and x1 <= width + tol and y1 <= height + tol:
             continue
         area = (x1 - x0) * (y1 - y0)
         inside = max(0.0, min(x1, width) - max(x0, 0)) * max(0.0, min(y1, height) - max(y0, 0))

@@ -232,7 +232,7 @@ class _Extractor:
             self.ticks(ax.yaxis, "ytick_label", line, parent, fig_bg)
         for t in ax.texts:
             self.text(t, "annotation", line, parent, ax_bg, axes=parent)
-        for artist in (*ax.patches, *ax.lines, *ax.collections, *ax.images):
+        for artist in (*ax.patches, *ax.lines, *ax.collections, *ax.images, *ax.tables):
             self.data(artist, parent, line)
         if ax.legend_ is not None:
             self.legend(ax.legend_, line, axes=parent)
