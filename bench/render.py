@@ -5,7 +5,10 @@ Chromium pages; source tagging, DOM probe, screenshot and every detector include
 a fresh browser launched per page doing the same work. Charts: the ChartMimic fixtures
 through the pool's warm sandboxed workers (tracing and detectors included) against a fresh
 `python script.py` per chart (Agg backend, savefig). Both sides run `cpu_count` renders at
-a time. Reported: median and p20/p80 items/s over the repetitions, and the speed-up.
+a time. Reported: median and p20/p80 items/s over the repetitions, the CPU time per item of
+the whole process tree (browsers and workers included: the load-independent cost), and the
+speed-up. Variants of our pool: web pages only, slides only, the first screen only
+(`max_page_height=800`), and no screenshot (`screenshot=False`).
 
 Usage:  python bench/render.py [--quick] [--reps R] [--naive-reps R] [--out PATH]
 Output: bench/results/render_cpu.json, also printed as the last line of stdout.
@@ -110,9 +113,9 @@ async def bounded(jobs, limit: int):
     return await asyncio.gather(*(one(j) for j in jobs))
 
 
-async def ours(batches: dict[str, list[Artifact]], reps: int, screenshot: bool) -> dict:
+async def ours(batches: dict[str, list[Artifact]], reps: int, **config) -> dict:
     """The pool as the trainer uses it: one warm-up pass per batch, then timed passes."""
-    async with RenderPool(RenderConfig(screenshot=screenshot)) as pool:
+    async with RenderPool(RenderConfig(**config)) as pool:
         out = {"chromium": pool.browsers.browsers[0].version}
         for name, batch in batches.items():
             results = await pool.render(batch)  # warm-up: browsers' caches, chart workers
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few inputs, 2 reps: a smoke run")
     parser.add_argument("--reps", type=int, default=5, help="timed passes of our pool (default 5)")
-    parser.add_argument("--naive-reps", type=int, default=3, help="timed naive passes (default 3)")
+    parser.add_argument("--naive-reps", type=int, default=2, help="timed naive passes (default 2)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "render_cpu.json")
     args = parser.parse_args(argv)
     html, scripts = html_artifacts(), chart_scripts()
@@ -179,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     meta = run_metadata()
     web, slide = [a for a in html if a.domain == "web"], [a for a in html if a.domain == "slide"]
     main_run = asyncio.run(ours({"html": html, "web": web, "slide": slide, "chart": charts},
-                                args.reps, screenshot=True))
+                                args.reps))
+    first_screen = asyncio.run(ours({"html": html}, args.reps, max_page_height=800))
     no_shot = asyncio.run(ours({"html": html}, args.reps, screenshot=False))
     html_naive = asyncio.run(naive_html(html, args.naive_reps, workers))
     chart_naive = naive_charts(scripts, args.naive_reps, workers)
@@ -195,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
         "html": {"inputs": {"web": len(web), "slide": len(slide)},
                  "ours_pages_per_s": html_ours, "naive_pages_per_s": html_naive, "speedup": html_x,
                  "ours_web_only": main_run["web"], "ours_slides_only": main_run["slide"],
+                 "ours_first_screen_only": first_screen["html"],
                  "ours_without_screenshot": no_shot["html"]},
         "chart": {"inputs": len(charts), "ours_charts_per_s": chart_ours,
                   "naive_charts_per_s": chart_naive, "speedup": chart_x},

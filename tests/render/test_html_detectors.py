@@ -134,3 +134,14 @@ def test_clean_pages_report_no_defects(html_pool, domain, code):
     result = html_pool.one(domain, code)
     assert result.ok, result.error
     assert result.defects == [], [(d.kind, d.message) for d in result.defects]
+
+
+CLIPPED_SLIDE = """<html><body style="margin:0; overflow:hidden">
+<h1 style="margin:40px">Agenda</h1>
+<p style="position:absolute; top:690px; left:80px; font-size:40px; margin:0">Falls off the bottom</p>
+</body></html>"""
+
+
+def test_a_slide_whose_body_hides_overflow_still_reports_content_past_its_edge(html_pool):
+    (d,) = only(html_pool.one("slide", CLIPPED_SLIDE), "off_canvas")
+    assert "top:690px" in blamed(CLIPPED_SLIDE, d)
