@@ -24,39 +24,61 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
 
 
-def time_fn(fn: Callable[[], object], reps: int, warmup: int) -> dict:
-    """Median and p20/p80 (ms) of `reps` calls of `fn` after `warmup` untimed calls.
+def time_interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int) -> dict[str, dict]:
+    """Median and p20/p80 (ms) of `reps` calls of each function after `warmup` untimed calls.
 
-    On CUDA each call is timed with its own pair of events (no host overhead between calls
-    is counted); on CPU with a monotonic wall clock.
+    The calls are interleaved (one of each per round), so a machine whose load drifts during
+    the run (shared CPUs) slows every provider alike instead of whichever ran last. On CUDA
+    each call is timed by its own pair of events; on CPU by a monotonic wall clock.
     """
     if reps < 3:
         raise ValueError(f"reps={reps}: need at least 3 timed repetitions for p20/p80")
-    for _ in range(warmup):
-        fn()
-    times_ms = _time_cuda(fn, reps) if torch.cuda.is_available() else _time_cpu(fn, reps)
-    p20, _, _, p80 = statistics.quantiles(times_ms, n=5, method="inclusive")
-    return {"median_ms": statistics.median(times_ms), "p20_ms": p20, "p80_ms": p80, "reps": reps}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    timer = _CudaTimer() if torch.cuda.is_available() else _CpuTimer()
+    for _ in range(reps):
+        for name, fn in fns.items():
+            timer.time(name, fn)
+    stats = {}
+    for name, times_ms in timer.results().items():
+        p20, _, _, p80 = statistics.quantiles(times_ms, n=5, method="inclusive")
+        stats[name] = {"median_ms": statistics.median(times_ms), "p20_ms": p20, "p80_ms": p80, "reps": reps}
+    return stats
 
 
-def _time_cuda(fn: Callable[[], object], reps: int) -> list[float]:
-    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
-    torch.cuda.synchronize()
-    for start, end in events:
+def time_fn(fn: Callable[[], object], reps: int, warmup: int) -> dict:
+    """`time_interleaved` of one function."""
+    return time_interleaved({"fn": fn}, reps, warmup)["fn"]
+
+
+class _CudaTimer:
+    def __init__(self):
+        self.events: dict[str, list] = {}
+
+    def time(self, name: str, fn: Callable[[], object]) -> None:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
         end.record()
-    torch.cuda.synchronize()  # event times are only readable once the stream has drained
-    return [start.elapsed_time(end) for start, end in events]
+        self.events.setdefault(name, []).append((start, end))
+
+    def results(self) -> dict[str, list[float]]:
+        torch.cuda.synchronize()  # event times are only readable once the stream has drained
+        return {name: [s.elapsed_time(e) for s, e in pairs] for name, pairs in self.events.items()}
 
 
-def _time_cpu(fn: Callable[[], object], reps: int) -> list[float]:
-    times_ms = []
-    for _ in range(reps):
+class _CpuTimer:
+    def __init__(self):
+        self.times_ms: dict[str, list[float]] = {}
+
+    def time(self, name: str, fn: Callable[[], object]) -> None:
         start = time.perf_counter()
         fn()
-        times_ms.append((time.perf_counter() - start) * 1e3)
-    return times_ms
+        self.times_ms.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+
+    def results(self) -> dict[str, list[float]]:
+        return self.times_ms
 
 
 def reset_peak_rss() -> int:

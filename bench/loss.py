@@ -19,6 +19,7 @@ Output: bench/results/loss_<device>.json, also printed as the last line of stdou
 import argparse
 import gc
 import json
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 
 from common import (
     MIB, RESULTS_DIR, device_slug, peak_rss_bytes, reset_peak_rss, run_json_subprocess, run_metadata, time_fn,
-    write_result,
+    time_interleaved, write_result,
 )
 from loss_checks import chunk_buffer, cpu_targets, cuda_targets, max_errors_vs_reference
 from loss_providers import Case, make_inputs, ours_config, providers_for, setup
@@ -70,19 +71,17 @@ def matmul_rate(case: Case, reps: int) -> dict:
     return {"matmul_ms": stats["median_ms"], "matmul_tflops": tflops, "floor_ms": case.matmul_flop / tflops / 1e9}
 
 
-def speed(case: Case, provider: str, reps: int, warmup: int, quick: bool) -> dict:
-    """Median/p20/p80 of fwd+bwd and the achieved TFLOP/s; the loss value shows the providers agree."""
+def first_call(case: Case, provider: str, inputs: dict, quick: bool) -> tuple:
+    """Set up one provider and run it once (the compile, if any): (fwd_bwd, stats) or (None, error)."""
     try:
-        fwd_bwd, _ = setup(case, provider, compile_liger=not quick)
-        loss = fwd_bwd().item()  # first call: also the first warm-up (and the compile, if any)
-        stats = time_fn(fwd_bwd, reps=reps, warmup=warmup - 1)
+        fwd_bwd, _ = setup(case, provider, inputs, compile_liger=not quick)
+        return fwd_bwd, {"loss": fwd_bwd().item()}
     except torch.OutOfMemoryError:
-        return {"error": "out of memory"}
+        return None, {"error": "out of memory"}
     finally:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return {**stats, "tflops": case.matmul_flop / stats["median_ms"] / 1e9, "loss": loss}
 
 
 def memory(case: Case, provider: str, quick: bool) -> dict:
@@ -127,11 +126,19 @@ def memory_worker(case: Case, provider: str, quick: bool) -> dict:
 
 
 def time_case(case: Case, providers: list[str], reps: int, warmup: int, quick: bool) -> dict:
-    """The matmul floor and every provider's fwd+bwd timing on one shape."""
+    """The matmul floor, then every provider's fwd+bwd on the same inputs, timed interleaved;
+    achieved TFLOP/s counts the 8·N·H·V FLOP of useful matmul work."""
     result = {"shape": case.as_dict(), **matmul_rate(case, reps=max(reps, 5)), **chunk_buffer(case), "providers": {}}
+    inputs, fns = make_inputs(case), {}
     for provider in providers:
-        print(f"[loss bench] N={case.num_tokens} {provider}", file=sys.stderr, flush=True)
-        result["providers"][provider] = speed(case, provider, reps, warmup, quick)
+        print(f"[loss bench] N={case.num_tokens} {provider}: first call", file=sys.stderr, flush=True)
+        fwd_bwd, result["providers"][provider] = first_call(case, provider, inputs, quick)
+        if fwd_bwd is not None:
+            fns[provider] = fwd_bwd
+    print(f"[loss bench] N={case.num_tokens}: timing {list(fns)}", file=sys.stderr, flush=True)
+    for provider, stats in time_interleaved(fns, reps=reps, warmup=warmup - 1).items():
+        tflops = case.matmul_flop / stats["median_ms"] / 1e9
+        result["providers"][provider].update(stats, tflops=tflops)
     return result
 
 
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(CPU_THREADS)
     reps = args.reps or (3 if args.quick else 20 if device == "cuda" else 5)
     warmup = 1 if args.quick or device == "cpu" else 3
+    load_at_start = os.getloadavg()[0]
     runs = run_all(device, reps, warmup, args.quick)
     design_case = Case(**(runs[0] if device == "cpu" else runs[-1])["shape"])
     exact = max_errors_vs_reference(design_case, ours_config(design_case))
@@ -174,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {
         "benchmark": "fused_loss_fwd_bwd",
         "meta": run_metadata(),
-        "settings": _settings(device, reps, warmup, args.quick),
+        "settings": {**_settings(device, reps, warmup, args.quick), "load_avg_1min_at_start": load_at_start},
         "runs": runs,
         "exactness": exact,
         "targets": found,

@@ -20,7 +20,7 @@ def max_errors_vs_reference(case: Case, config: LossConfig) -> dict:
     """
     inputs = make_inputs(case)
     n = min(EXACT_SLICE_TOKENS, case.num_tokens)
-    small = {k: (v[:n] if v.shape[0] == case.num_tokens else v).detach() for k, v in inputs.items()}
+    small = {k: (v if k == "weight_VH" else v[:n]).detach() for k, v in inputs.items()}
     args = [small[k] for k in ("teacher_NH", "target_N", "credit_N", "adv_N", "old_logp_N")]
 
     student_NH, weight_VH = (small[k].clone().requires_grad_(True) for k in ("student_NH", "weight_VH"))
@@ -96,7 +96,7 @@ def cuda_targets(run: dict) -> dict:
     eager_ms = _median(run, "eager")
     eager_oom = "error" in run["providers"].get("eager", {})
     speedup = "eager out of memory" if eager_oom else eager_ms / ours_ms
-    found["speedup_vs_eager"] = _target("ours ≥ 2× faster than eager", speedup, eager_oom or speedup >= 2)
+    found["speedup_vs_eager"] = _target("ours ≥ 2× faster than eager (met if eager runs out of memory)", speedup, eager_oom or speedup >= 2)
     if "liger_pair" in run["providers"]:
         liger_ms = _median(run, "liger_pair")
         found["faster_than_liger_pair"] = _target("ours' median < Liger JSD + GRPO", liger_ms and liger_ms / ours_ms,

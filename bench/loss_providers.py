@@ -15,6 +15,7 @@ does the same 8·N·H·V FLOP of useful matmul work:
 Shapes: N tokens, H hidden size, V vocabulary, B sequences of T tokens (N = B·T).
 """
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -50,27 +51,28 @@ class Case:
 
 def make_inputs(case: Case, seed: int = 0) -> dict:
     """Seeded inputs: a teacher close to the student, advantages of both signs, ratios around 1."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=case.device).manual_seed(seed)  # on the device: V·H values are GBs on GPU
     N, H, V = case.num_tokens, case.hidden, case.vocab
     seq_len = min(SEQ_LEN, N)
     if N % seq_len:
         raise ValueError(f"num_tokens={N}: must be a multiple of {seq_len} (tokens per sequence)")
-    student_NH = torch.randn(N, H, generator=gen)
-    weight_VH = torch.randn(V, H, generator=gen) * (2.0 / H**0.5)  # logits with std ~2
-    teacher_NH = student_NH + 0.5 * torch.randn(N, H, generator=gen)
-    adv_B = torch.randn(N // seq_len, generator=gen)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, device=case.device)
+
+    student_NH = randn(N, H)
+    weight_VH = randn(V, H) * (2.0 / H**0.5)  # logits with std ~2
+    teacher_NH = student_NH + 0.5 * randn(N, H)
+    adv_B = randn(N // seq_len)
     inputs = {
-        "student_NH": student_NH,
-        "weight_VH": weight_VH,
-        "teacher_NH": teacher_NH,
-        "target_N": torch.randint(0, V, (N,), generator=gen),
-        "credit_N": 1.0 + torch.rand(N, generator=gen),
+        "student_NH": student_NH.to(case.torch_dtype),
+        "weight_VH": weight_VH.to(case.torch_dtype),
+        "teacher_NH": teacher_NH.to(case.torch_dtype),
+        "target_N": torch.randint(0, V, (N,), generator=gen, device=case.device),
+        "credit_N": 1.0 + torch.rand(N, generator=gen, device=case.device),
         "adv_N": adv_B.repeat_interleave(seq_len),
-        "old_logp_N": -torch.log(torch.tensor(float(V))) + 0.3 * torch.randn(N, generator=gen),
+        "old_logp_N": -math.log(V) + 0.3 * randn(N),
     }
-    for name, t in inputs.items():
-        dtype = case.torch_dtype if name.endswith(("NH", "VH")) else t.dtype
-        inputs[name] = t.to(case.device, dtype)
     inputs["student_NH"].requires_grad_(True)
     inputs["weight_VH"].requires_grad_(True)
     return inputs
@@ -144,9 +146,11 @@ def providers_for(device: str, liger_available: bool) -> list[str]:
     return [*names, "ours"]
 
 
-def setup(case: Case, provider: str, compile_liger: bool = True) -> tuple[Callable[[], torch.Tensor], dict]:
-    """Inputs for `case` and a closure running one fwd+bwd of `provider` on them (returns the loss)."""
-    inputs = make_inputs(case)
+def setup(case: Case, provider: str, inputs: dict | None = None,
+          compile_liger: bool = True) -> tuple[Callable[[], torch.Tensor], dict]:
+    """A closure running one fwd+bwd of `provider` (returning the loss) on `inputs`, or on fresh
+    seeded inputs for `case`; providers timed together share one set of inputs."""
+    inputs = inputs or make_inputs(case)
     if provider == "eager":
         loss_fn = eager_loss
     elif provider == "compile":
