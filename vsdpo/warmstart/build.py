@@ -45,7 +45,7 @@ class WarmstartConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 1024  # tokens per sequence, prompt + completion
-    steps: int = 300
+    steps: int = 240
     batch_size: int = 16
     feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
     lr: float = 3e-3

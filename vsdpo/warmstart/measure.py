@@ -44,6 +44,7 @@ def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 400,
 
 
 def rates(results: list[RenderResult]) -> dict[str, float]:
+    """Shares of programs that execute, execute with a defect, execute clean; per kind."""
     n = max(1, len(results))
     kinds = sorted({d.kind for r in results for d in r.defects})
     return {"exec_rate": sum(r.ok for r in results) / n,
@@ -70,8 +71,12 @@ def measure(model_dir: str | Path, num_tasks: int = 60, seed: int = 0, *,
     fixes = sample(model, tokenizer, [format_teacher_prompt(c) for c in contexts],
                    max_new_tokens=max_new_tokens, seed=seed + 1)
     fixed = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, fixes)])
-    return {"num_tasks": num_tasks, "student": rates(results), "teacher": rates(fixed),
-            "seconds": round(time.perf_counter() - start, 1)}
+    report = {"num_tasks": num_tasks, "student": rates(results), "teacher": rates(fixed)}
+    for domain in DOMAINS:
+        mine = [i for i, t in enumerate(tasks) if t.domain == domain]
+        report[domain] = {"student": rates([results[i] for i in mine]),
+                          "teacher": rates([fixed[i] for i in mine])}
+    return {**report, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:

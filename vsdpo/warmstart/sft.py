@@ -66,7 +66,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads,
-        num_key_value_heads=num_heads, max_position_embeddings=max(1024, max_len),
+        num_key_value_heads=num_heads, max_position_embeddings=max(2048, max_len),
         tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
