@@ -19,6 +19,10 @@ from kernels import LossConfig
 from vsdpo.render import RenderConfig
 
 
+class ConfigError(ValueError):
+    """A config mistake; the message names the key and the fix."""
+
+
 @dataclass
 class ModelConfig:
     path: str = "warmstart"       # a transformers causal-LM directory, or the embedded default
@@ -81,7 +85,7 @@ class Config:
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
     """Defaults ← TOML file ← `a.b=c` overrides, then `check_config`."""
-    raw = tomllib.loads(Path(path).read_text()) if path else {}
+    raw = _read_toml(Path(path)) if path else {}
     cfg = _build(Config, _apply_overrides(raw, overrides), prefix="")
     check_config(cfg)
     return cfg
@@ -92,11 +96,20 @@ def build_dataclass(cls, overrides: list[str] = (), prefix: str = ""):
     return _build(cls, _apply_overrides({}, overrides), prefix=prefix)
 
 
+def _read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+
+
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"override {item!r} must look like section.key=value")
+            raise ConfigError(f"override {item!r} must look like section.key=value")
         _set_dotted(raw, key.strip(), _parse_literal(value.strip()))
     return raw
 
@@ -148,19 +161,19 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def _require(ok: bool, key: str, message: str) -> None:
     if not ok:
-        raise ValueError(f"{key} {message}")
+        raise ConfigError(f"{key} {message}")
 
 
 def _build(cls, raw: dict, prefix: str):
     """Instantiate dataclass `cls` from `raw`, type-checking every key on the way."""
     if not isinstance(raw, dict):
-        raise ValueError(f"{prefix.rstrip('.')} must be a table of keys, got {raw!r}")
+        raise ConfigError(f"{prefix.rstrip('.')} must be a table of keys, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in raw.items():
         if key not in fields:
-            raise ValueError(_unknown_key(prefix + key, key, list(fields), prefix))
+            raise ConfigError(_unknown_key(prefix + key, key, list(fields), prefix))
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, prefix + key + ".")
@@ -169,7 +182,7 @@ def _build(cls, raw: dict, prefix: str):
     try:
         return cls(**kwargs)
     except ValueError as err:  # a section's own range checks (e.g. LossConfig)
-        raise ValueError(f"{prefix.rstrip('.') or 'config'}: {err}") from None
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {err}") from None
 
 
 def _unknown_key(full: str, key: str, valid: list[str], prefix: str) -> str:
@@ -185,7 +198,7 @@ def _coerce(value, hint, key: str):
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Literal:
         if value not in args:
-            raise ValueError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
+            raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -194,11 +207,11 @@ def _coerce(value, hint, key: str):
         origin = typing.get_origin(hint)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key} must be a list, got {value!r}")
+            raise ConfigError(f"{key} must be a list, got {value!r}")
         return origin(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"{key} must be a table, got {value!r}")
+            raise ConfigError(f"{key} must be a table, got {value!r}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -208,7 +221,7 @@ def _coerce(value, hint, key: str):
             hint is int and isinstance(value, bool)):
         name = getattr(hint, "__name__", str(hint))
         article = "an" if name[0] in "aeiou" else "a"
-        raise ValueError(f"{key} must be {article} {name}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{key} must be {article} {name}, got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -226,7 +239,7 @@ def _set_dotted(raw: dict, key: str, value) -> None:
     for p in parents:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
-            raise ValueError(f"override {key}: {p} is a value, not a section")
+            raise ConfigError(f"override {key}: {p} is a value, not a section")
     node[leaf] = value
 
 

@@ -2,8 +2,9 @@
 
 import argparse
 import json
+import sys
 
-from vsdpo.config import build_dataclass, load_config
+from vsdpo.config import ConfigError, build_dataclass, load_config
 
 CONFIG_HELP = "TOML run config (default: configs/tiny.toml)"
 SET_HELP = "override one config key, repeatable: --set train.steps=4 --set loss.kl_coef=0"
@@ -31,23 +32,30 @@ def add_parsers(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.command == "train":
-        from vsdpo.train.__main__ import run as run_training
-        run_training(load_config(args.config, args.set))
-    elif args.command == "eval":
-        _eval(args)
-    elif args.command == "warmstart":
-        from vsdpo.warmstart import WarmstartConfig, warmstart
-        print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
+    """Config mistakes end the command with one line naming the key, not a traceback."""
+    try:
+        if args.command == "train":
+            from vsdpo.train.__main__ import run as run_training
+            cfg = load_config(args.config, args.set)
+            run_training(cfg)
+        elif args.command == "eval":
+            _eval(args)
+        elif args.command == "warmstart":
+            from vsdpo.warmstart import WarmstartConfig, warmstart
+            print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
+    except ConfigError as err:
+        print(f"vsdpo {args.command}: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _eval(args) -> None:
     from vsdpo.train.evaluate import evaluate, format_table
     from vsdpo.train.model import resolve_model_path
+    configs = {m: load_config(args.config, args.set + [f"model.path='{m}'"]) for m in args.model}
     columns = {}
-    for model in args.model:
-        cfg = load_config(args.config, args.set + [f"model.path='{resolve_model_path(model)}'"])
+    for model, cfg in configs.items():  # checked first, built (warm-start) second
+        cfg.model.path = resolve_model_path(model)
         columns[model] = evaluate(cfg)
     print(json.dumps(columns, indent=1) if args.json else format_table(columns))
 
