@@ -153,30 +153,54 @@ def _overflow_message(ext: BBox, b: BBox) -> tuple[str, float]:
     return f"text is {th:.0f}px tall in a {bh:.0f}px box", out
 
 
+def _clipped(probe: Probe, blame: Blamer, t: int, ext: BBox) -> tuple[int, Defect] | None:
+    """Text of element t partly hidden by an ancestor-or-self with overflow hidden/clip."""
+    clip = _clipper(probe, _container(probe, t), ext)
+    if clip is None:
+        return None
+    a, b = clip
+    msg, frac = _overflow_message(ext, b)
+    if frac <= 0.01:
+        return None
+    spans = blame.union(blame.spans(a, ("overflow", "width", "height")),
+                        blame.spans(t, ("white-space",)))
+    return a, Defect("clipped_text", _union([ext, b]), _severity(frac),
+                     f"{_label(probe, t)} is cut off by overflow:hidden on <{probe.tag[a]}>: {msg}",
+                     spans)
+
+
+def _overflowing(probe: Probe, blame: Blamer, t: int, ext: BBox) -> tuple[int, Defect] | None:
+    """Text of element t running past the right or bottom edge of its block box."""
+    c = _container(probe, t)
+    b = probe.box[c]
+    if probe.tag[c] in PAGE or (ext[2] <= b[2] + 1 and ext[3] <= b[3] + 1):
+        return None
+    msg, frac = _overflow_message(ext, b)
+    if frac <= 0.01:
+        return None
+    chain = [blame.spans(k, ("width", "height", "white-space")) for k in _width_chain(probe, c)]
+    spans = blame.union(*chain, blame.spans(t, ("white-space", "font-size")))
+    return c, Defect("text_overflow", _union([ext, b]), _severity(frac),
+                     f"{_label(probe, t)} overflows <{probe.tag[c]}>: {msg}", spans)
+
+
 def detect_text_overflow(probe: Probe, blame: Blamer) -> list[Defect]:
-    """Text that leaves its block box (text_overflow) or is cut by overflow:hidden."""
+    """Text cut by overflow:hidden (clipped_text), else leaving its box (text_overflow).
+
+    One defect per (kind, box): the worst text in it speaks for the rest.
+    """
     found: dict[tuple[str, int], Defect] = {}
     for t in range(len(probe)):
         if not probe.visible[t] or not probe.text_rects[t]:
             continue
-        ext, c = _union(probe.text_rects[t]), _container(probe, t)
-        clip = _clipper(probe, c, ext)
-        if clip:
-            a, b = clip
-            msg, frac = _overflow_message(ext, b)
-            kind, spans = "clipped_text", blame.union(
-                blame.spans(a, ("overflow", "width", "height")), blame.spans(t, ("white-space",)))
-            msg = f"{_label(probe, t)} is cut off by overflow:hidden on <{probe.tag[a]}>: {msg}"
-        else:
-            b = probe.box[c]
-            if probe.tag[c] in PAGE or (ext[2] <= b[2] + 1 and ext[3] <= b[3] + 1):
-                continue
-            a, (msg, frac) = c, _overflow_message(ext, b)
-            chain = [blame.spans(k, ("width", "height", "white-space")) for k in _width_chain(probe, c)]
-            kind, spans = "text_overflow", blame.union(*chain, blame.spans(t, ("white-space", "font-size")))
-            msg = f"{_label(probe, t)} overflows <{probe.tag[c]}>: {msg}"
-        if frac > 0.01 and ((kind, a) not in found or found[kind, a].severity < frac):
-            found[kind, a] = Defect(kind, _union([ext, b]), _severity(frac), msg, spans)
+        ext = _union(probe.text_rects[t])
+        hit = _clipped(probe, blame, t, ext) or _overflowing(probe, blame, t, ext)
+        if hit is None:
+            continue
+        box, d = hit
+        key = (d.kind, box)
+        if key not in found or found[key].severity < d.severity:
+            found[key] = d
     return list(found.values())
 
 
@@ -254,7 +278,8 @@ def detect_low_contrast(probe: Probe, blame: Blamer) -> list[Defect]:
             "low_contrast", _union(probe.text_rects[i]), _severity((need - ratio) / (need - 1)),
             f"{_label(probe, i)}: contrast {ratio:.2f}:1 of rgb{tuple(round(c) for c in fg)} on "
             f"rgb{bg}, below {need}:1 for {'large' if large else 'normal'} {size:.0f}px text",
-            blame.union(blame.spans(i, ("color",)), blame.spans(owner, ("background",), probe.tag[owner] not in PAGE))))
+            blame.union(blame.spans(i, ("color",)),
+                        blame.spans(owner, ("background",), probe.tag[owner] not in PAGE))))
     return defects
 
 
