@@ -29,14 +29,24 @@ def add_parser(sub) -> None:
     p.add_argument("--javascript", action="store_true", help="run page scripts (off by default)")
 
 
-def blamed_lines(code: str, spans: list[Span], limit: int = 6) -> list[str]:
-    """`  12 | <div style="width:180px">` for each distinct line the spans touch."""
-    lines = code.splitlines()
-    numbers = sorted({n for a, b in spans
-                      for n in range(code.count("\n", 0, a), code.count("\n", 0, max(a, b - 1)) + 1)})
-    out = [f"  {n + 1:5d} | {lines[n].strip()[:120]}" for n in numbers[:limit] if n < len(lines)]
-    if len(numbers) > limit:
-        out.append(f"        … {len(numbers) - limit} more lines")
+def blamed_lines(code: str, spans: list[Span], limit: int = 6, width: int = 110) -> list[str]:
+    """`  12 | <div style="width:180px">` for each distinct line the spans touch.
+
+    A long (minified) line is shown from just before the first blamed text on it.
+    """
+    starts = [0] + [i + 1 for i, c in enumerate(code) if c == "\n"]
+    first_col: dict[int, int] = {}
+    for a, b in sorted(spans):
+        for n in range(code.count("\n", 0, a), code.count("\n", 0, max(a, b - 1)) + 1):
+            first_col.setdefault(n, max(0, a - starts[n]))
+    out = []
+    for n in sorted(first_col)[:limit]:
+        line = code[starts[n]:starts[n + 1] - 1] if n + 1 < len(starts) else code[starts[n]:]
+        cut = max(0, first_col[n] - 20) if len(line) > width else 0
+        text = ("…" if cut else "") + line[cut:cut + width].strip()
+        out.append(f"  {n + 1:5d} | {text}")
+    if len(first_col) > limit:
+        out.append(f"        … {len(first_col) - limit} more lines")
     return out
 
 
