@@ -5,5 +5,5 @@ from vsdpo.train.tiny import save_tiny_model
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A random 2-layer Qwen2 with the project tokenizer, as a transformers directory."""
+    """A random 2-layer Llama with the project tokenizer, as a transformers directory."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -8,7 +8,7 @@ Tests and smoke runs use it where no trained model is wanted: it loads through t
 from pathlib import Path
 
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
@@ -22,16 +22,20 @@ CORPUS = [
 
 def save_tiny_model(path: str | Path, hidden_size: int = 64, num_layers: int = 2,
                     seed: int = 0) -> Path:
-    """Write a random Qwen2 decoder and its tokenizer to `path`; returns the path."""
+    """Write a random Llama decoder and its tokenizer to `path`; returns the path.
+
+    Llama, as the warm-start model: beside a `qwen2` config transformers 5 would load the
+    tokenizer as `Qwen2Tokenizer`, with its own pre-tokenizer instead of ours.
+    """
     tokenizer = train_tokenizer(CORPUS * 4, vocab_size=320)
-    config = Qwen2Config(
+    config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=2048, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    model = LlamaForCausalLM(config)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
