@@ -5,7 +5,7 @@ build the teacher context from that render exactly as the trainer does, sample t
 program from it, render that too. Reports, per role, the share of programs that execute and
 the share that execute yet show a defect — the teacher must beat the student.
 
-    python -m vsdpo.warmstart.measure [MODEL_DIR] [--num-tasks 60]
+    python -m vsdpo.warmstart.measure [MODEL_DIR] [--num-tasks 60] [--temperature 1.0]
 
 Without MODEL_DIR the default config is warm-started (or taken from the cache) first.
 """
@@ -55,7 +55,8 @@ def rates(results: list[RenderResult]) -> dict[str, float]:
 
 
 def measure(model_dir: str | Path, num_tasks: int = 60, seed: int = 0, *,
-            max_new_tokens: int = 400, render_fn: RenderFn | None = None,
+            max_new_tokens: int = 400, temperature: float = 1.0,
+            render_fn: RenderFn | None = None,
             context_fn: ContextFn | None = None) -> dict:
     """Student vs teacher-with-feedback rates on `num_tasks` eval prompts (all domains)."""
     render_fn = render_fn or real_render_fn()
@@ -65,13 +66,14 @@ def measure(model_dir: str | Path, num_tasks: int = 60, seed: int = 0, *,
     tasks = generate_tasks(DOMAINS, num_tasks, seed=seed, split="eval")
     start = time.perf_counter()
     codes = sample(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
-                   max_new_tokens=max_new_tokens, seed=seed)
+                   max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     results = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, codes)])
     contexts = [context_fn(t, r, c, None) for t, r, c in zip(tasks, results, codes)]
     fixes = sample(model, tokenizer, [format_teacher_prompt(c) for c in contexts],
-                   max_new_tokens=max_new_tokens, seed=seed + 1)
+                   max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1)
     fixed = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, fixes)])
-    report = {"num_tasks": num_tasks, "student": rates(results), "teacher": rates(fixed)}
+    report = {"num_tasks": num_tasks, "temperature": temperature, "student": rates(results),
+              "teacher": rates(fixed)}
     for domain in DOMAINS:
         mine = [i for i, t in enumerate(tasks) if t.domain == domain]
         report[domain] = {"student": rates([results[i] for i in mine]),
@@ -84,9 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model_dir", nargs="?", help="a warm-started model directory")
     parser.add_argument("--num-tasks", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args(argv)
     model_dir = args.model_dir or warmstart()
-    print(json.dumps(measure(model_dir, args.num_tasks, args.seed), indent=1))
+    report = measure(model_dir, args.num_tasks, args.seed, temperature=args.temperature)
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

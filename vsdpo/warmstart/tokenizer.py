@@ -1,9 +1,10 @@
 """The embedded policy's tokenizer and its prompt formats.
 
 A byte-level BPE (any text round-trips exactly) trained on the warm-start corpus, wrapped as
-a transformers `PreTrainedTokenizerFast` so that `AutoTokenizer.from_pretrained` loads it and
-`return_offsets_mapping=True` gives the character offsets the credit weights need. Offsets
-are not trimmed: a token's span covers its leading space, so the spans of a completion tile it.
+a transformers `PreTrainedTokenizerFast`: `AutoTokenizer.from_pretrained` loads it beside a
+`llama` config (beside a `qwen2` one, transformers 5 substitutes `Qwen2Tokenizer` and its own
+pre-tokenizer), and `return_offsets_mapping=True` gives the character offsets the credit
+weights need. Offsets are not trimmed, so the spans of a completion's tokens tile it.
 
 Sequences are `prompt ; completion ; <|eos|>`. The student's prompt and the teacher's prompt
 differ in their first marker, so the model knows whether it is reading feedback:
@@ -26,8 +27,8 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, USER, FEEDBACK, ASSISTANT)
 # Pre-tokenizer pieces: a whole tag (`<li>`, `</h2>`, `<div`), a dotted or hyphenated name
 # (`ax.bar`, `font-size`, `1.5`), a word, a punctuation run with at most one leading space,
 # or a whitespace run. Words never carry a space, so a word is the same token in the prompt
-# (`labels: North; ...`) and in the program (`['North', ...`): copying it is a token-level
-# copy, which a tiny model learns far sooner than with GPT-2's `Ġword` pieces.
+# (`bars: North=3; ...`) and in the program (`ax.bar('North', 3)`), unlike GPT-2's `Ġword`
+# pieces: copying a label is a token-level copy.
 _PIECES = r"</?\w+>?|\w+(?:[.-]\w+)+|\w+| ?[^\w\s]+|\s+"
 
 
