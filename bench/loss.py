@@ -207,7 +207,7 @@ def _settings(device: str, reps: int, warmup: int, quick: bool) -> dict:
         "warmup": warmup,
         "timer": "CUDA events" if device == "cuda" else "perf_counter wall clock",
         "memory": "torch.cuda.max_memory_allocated over inputs, after warm-up" if device == "cuda"
-        else "peak RSS minus RSS with inputs built, after warm-up, one fresh process per provider",
+        else "peak RSS (VmHWM, reset after warm-up) minus RSS with inputs built, one fresh process per provider",
         "loss": "reverse KL + clipped PG (clip 0.2/0.2), credit weights in [1, 2], normalizer N",
         "liger": "beta=1 (reverse KL); CPU: chunked LigerFusedLinearJSDLoss with its default hard CE loss, "
         "no PG term; CUDA: LigerFusedLinearJSD + LigerFusedLinearGRPOLoss (dapo, no ref model)",
