@@ -11,5 +11,8 @@ demo: setup
 test: setup
 	$(PY) -m pytest tests
 
+# Benchmarks write JSON under bench/results/ (minutes; not part of `make test`).
 bench: setup
 	$(PY) bench/loss.py
+	$(PY) bench/render.py
+	$(PY) -m pytest bench --benchmark-enable --benchmark-json=bench/results/pytest_loss_cpu.json

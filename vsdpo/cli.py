@@ -10,18 +10,17 @@ from vsdpo.train import commands as train_commands
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vsdpo", description="Visual-SDPO trainer.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="warm-start the tiny model, train, evaluate before/after")
+    demo = sub.add_parser("demo", help="warm-start the tiny model, train, evaluate before/after",
+                          description="The main job: warm-start the embedded tiny model (cached), "
+                          "train Visual-SDPO under torchrun on CPU, print the before/after table.")
+    train_commands.add_config_args(demo)
+    demo.add_argument("--nproc", type=int, default=2, help="training processes (default: 2)")
     report.add_parser(sub)
     train_commands.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "render":
         return report.run(args)
-    if args.command in ("train", "eval", "warmstart"):
-        return train_commands.run(args)
-    if args.command == "demo":
-        print("vsdpo demo: the trainer is not built yet (issue 5); the kernels are: "
-              "`python bench/loss.py` runs the loss benchmark.")
-    return 0
+    return train_commands.run(args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The `vsdpo train`, `vsdpo eval` and `vsdpo warmstart` subcommands."""
+"""The `vsdpo train`, `vsdpo eval`, `vsdpo warmstart` and `vsdpo demo` subcommands."""
 
 import argparse
 import json
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
             run_training(cfg)
         elif args.command == "eval":
             _eval(args)
+        elif args.command == "demo":
+            from vsdpo.train.demo import run_demo
+            run_demo(args.config, args.set, args.nproc)
         elif args.command == "warmstart":
             from vsdpo.warmstart import WarmstartConfig, warmstart
             print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
