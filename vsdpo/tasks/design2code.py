@@ -1,0 +1,172 @@
+"""Design2Code pages → web tasks whose prompt outlines the page in text.
+
+The policy reads text only, so the prompt carries an outline of the reference page, read
+with the standard library's HTML parser (tolerant of the unclosed tags real pages have):
+headings, paragraphs (shortened), list items, links and buttons, form fields, tables,
+images as `[image: alt]`, and layout landmarks (header, navigation, sidebar, columns,
+footer) as indented sections. Styles and scripts are skipped; the reference HTML stays
+in the task for the similarity reward.
+"""
+
+import re
+from html.parser import HTMLParser
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+SKIP = {"script", "style", "noscript", "template", "svg", "head", "select", "iframe", "canvas"}
+# Blocks whose text is prose: links and buttons inside them stay inline.
+PROSE = {"p": "Paragraph", "li": "-", "dt": "Term", "dd": "-", "blockquote": "Quote",
+         "pre": "Code block", "td": "Cell", "th": "Header cell", "figcaption": "Caption",
+         "caption": "Caption", "label": "Label",
+         **{f"h{k}": f"Heading {k}" for k in range(1, 7)}}
+CONTAINERS = {"div", "section", "article", "main", "header", "footer", "nav", "aside", "form",
+              "ul", "ol", "dl", "table", "tr", "tbody", "thead", "body", "html", "figure",
+              "center", "fieldset", "details", "summary"}
+CONTROLS = {"a": "Link", "button": "Button"}
+LANDMARKS = {"header": "Header", "nav": "Navigation bar", "main": "Main content",
+             "aside": "Sidebar", "footer": "Footer", "form": "Form", "section": "Section",
+             "ul": "List", "ol": "Numbered list", "table": "Table", "article": "Article"}
+COLUMN_CLASS = re.compile(r"(^|[-_ ])(col|column|columns|sidebar|grid)([-_ ]|$)", re.I)
+MAX_WORDS = 30
+MAX_OUTLINE_CHARS = 4000  # ~1000 tokens: the prompt must leave room for the page
+MAX_LINE_CHARS = 240
+
+INSTRUCTION = (
+    "Write one complete, self-contained HTML file (inline CSS, no JavaScript, no external "
+    "resources) for a web page 1280 pixels wide that reproduces the page outlined below: "
+    "the same texts in the same order and a similar layout. Draw each image as a grey box "
+    "of a plausible size. Keep every text readable: nothing overlapping, cut off or "
+    "overflowing its box."
+)
+
+
+def web_prompt(html: str) -> str:
+    """The instruction plus a text outline of the page `html`."""
+    outliner = _Outliner()
+    outliner.feed(html)
+    outliner.close()
+    lines, used = outliner.finish(), 0
+    for k, line in enumerate(lines):
+        used += len(line) + 1
+        if used > MAX_OUTLINE_CHARS:
+            lines = lines[:k] + [f"... ({len(lines) - k} more blocks omitted)"]
+            break
+    head = [INSTRUCTION, ""]
+    if outliner.title:
+        head.append(f"Page title: {shorten(outliner.title)}")
+    return "\n".join(head + ["Page outline (indentation = nesting):"] + lines)
+
+
+def shorten(text: str, max_words: int = MAX_WORDS) -> str:
+    words = text.split()
+    short = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
+    return short[:MAX_LINE_CHARS]
+
+
+class _Outliner(HTMLParser):
+    """Builds indented outline lines. Text collects until the enclosing block (a prose
+    block, a container, or a standalone link/button) closes or a nested block opens, so
+    it is never attributed to the wrong block; inline tags do not split it."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.stack: list[tuple[str, bool]] = []  # open blocks: (tag, has a section label)
+        self.text: list[str] = []
+        self.skip: tuple[str, int] | None = None       # (skipped tag, nesting depth)
+        self.title = ""
+        self.in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self.in_title = True
+        if self.skip:
+            if tag == self.skip[0]:
+                self.skip = (tag, self.skip[1] + 1)
+            return
+        if tag in SKIP:
+            self.skip = (tag, 1)
+        elif tag in VOID:
+            self._void(tag, {k: v or "" for k, v in attrs})
+        elif self._is_block(tag):
+            if tag in PROSE and tag in (t for t, _ in self.stack[-1:]):
+                self._close_top()  # an implied end: <li>a<li>b, <p>a<p>b
+            self._flush()
+            label = self._section_label(tag, {k: v or "" for k, v in attrs})
+            if label:
+                self.lines.append(self._indent(label + ":"))
+            self.stack.append((tag, bool(label)))
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self.in_title = False
+        if self.skip:
+            if tag == self.skip[0]:
+                depth = self.skip[1] - 1
+                self.skip = (tag, depth) if depth else None
+            return
+        if tag in (t for t, _ in self.stack):
+            while self._close_top() != tag:
+                pass
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title += data
+        elif not self.skip and data.strip():
+            self.text.append(data)
+
+    def finish(self) -> list[str]:
+        while self.stack:
+            self._close_top()
+        self._flush()
+        return self.lines
+
+    def _is_block(self, tag: str) -> bool:
+        if tag in CONTROLS:  # a link or button is its own block outside prose
+            return not any(t in PROSE or t in CONTROLS for t, _ in self.stack)
+        return tag in PROSE or tag in CONTAINERS
+
+    def _close_top(self) -> str:
+        self._flush()
+        tag, labelled = self.stack.pop()
+        if labelled and self.lines[-1].endswith(":") and self.lines[-1] == self._indent(
+                self.lines[-1].strip()):
+            self.lines.pop()  # an empty section (a spacer table, an empty list)
+        return tag
+
+    def _flush(self):
+        text = " ".join(" ".join(self.text).split())
+        self.text = []
+        if not text:
+            return
+        tag = self.stack[-1][0] if self.stack else "div"
+        kind = PROSE.get(tag) or CONTROLS.get(tag) or "Text"
+        self.lines.append(self._indent(f"{kind} {shorten(text)}" if kind == "-" else
+                                       f"{kind}: {shorten(text)}"))
+
+    def _void(self, tag: str, attrs: dict[str, str]):
+        if tag == "img":
+            self._flush()
+            alt = shorten(attrs.get("alt", "").strip()) or "no description"
+            self.lines.append(self._indent(f"[image: {alt}]"))
+        elif tag == "input" and attrs.get("type", "text") not in ("hidden", "checkbox", "radio"):
+            self._flush()
+            kind = attrs.get("type", "text")
+            hint = attrs.get("value") or attrs.get("placeholder") or attrs.get("name", "")
+            field = "Button" if kind in ("submit", "button", "reset") else f"Input field ({kind})"
+            self.lines.append(self._indent(f"{field}: {shorten(hint)}" if hint else field))
+        elif tag == "hr":
+            self._flush()
+            self.lines.append(self._indent("Horizontal rule"))
+
+    def _section_label(self, tag: str, attrs: dict[str, str]) -> str | None:
+        if tag in LANDMARKS:
+            return LANDMARKS[tag]
+        classes = attrs.get("class", "") + " " + attrs.get("id", "")
+        if tag == "div" and COLUMN_CLASS.search(classes):
+            return "Sidebar" if "sidebar" in classes.lower() else "Column"
+        return None
+
+    def _indent(self, line: str) -> str:
+        depth = sum(1 for _, label in self.stack if label)
+        return "  " * depth + line
