@@ -9,6 +9,7 @@ contradict each other. The resolved tree is written to the run directory as TOML
 
 import dataclasses
 import difflib
+import os
 import tomllib
 import types
 import typing
@@ -32,12 +33,25 @@ class ModelConfig:
 
 
 @dataclass
+class VLLMConfig:
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.35  # CUDA: share of GPU memory for weights + KV while awake
+    cpu_kv_cache_gb: float = 0.25         # CPU: KV cache size (vLLM would take most of RAM)
+    max_model_len: int = 2048             # prompt + completion tokens
+    sleep: bool = True                    # CUDA: free weights + KV (level 2) during the update
+
+
+@dataclass
 class RolloutConfig:
-    backend: str = "transformers"
+    backend: str = "transformers"  # transformers | vllm
     prompts_per_step: int = 2     # per rank
     group_size: int = 4           # G samples per prompt
     max_new_tokens: int = 128
     temperature: float = 1.0
+    recompute_logprobs: bool = False  # the trainer's old log-probs + truncated importance weight
+    tis_clip: float = 2.0         # truncation of that token-level importance weight
+    weight_bucket_mb: int = 512   # weight sync: full parameters gathered per bucket
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass
@@ -129,8 +143,18 @@ def check_config(cfg: Config) -> None:
     _require(r.group_size >= 2 or loss.pg_coef == 0, "rollout.group_size",
              f"is {r.group_size}: group advantages need >= 2 samples per prompt; "
              "raise it or set loss.pg_coef=0")
-    _require(r.backend == "transformers", "rollout.backend",
-             f"must be 'transformers' (the only backend built), got {r.backend!r}")
+    _require(r.backend in ("transformers", "vllm"), "rollout.backend",
+             f"must be 'transformers' or 'vllm', got {r.backend!r}")
+    _require(r.tis_clip >= 1.0, "rollout.tis_clip",
+             f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; checked before it starts
+    tp = r.vllm.tensor_parallel_size
+    _require(tp >= 1 and world % tp == 0, "rollout.vllm.tensor_parallel_size",
+             f"({tp}) must be >= 1 and divide the number of processes ({world})")
+    _require(0 < r.vllm.gpu_memory_utilization <= 1, "rollout.vllm.gpu_memory_utilization",
+             f"must be in (0, 1], got {r.vllm.gpu_memory_utilization}")
+    _require(r.vllm.max_model_len > r.max_new_tokens, "rollout.vllm.max_model_len",
+             f"({r.vllm.max_model_len}) must exceed rollout.max_new_tokens ({r.max_new_tokens})")
     _require(cfg.model.dtype in ("float32", "bfloat16"), "model.dtype",
              f"must be float32 or bfloat16, got {cfg.model.dtype!r}")
     _require(cfg.model.path == "warmstart" or Path(cfg.model.path).is_dir(), "model.path",
@@ -138,7 +162,7 @@ def check_config(cfg: Config) -> None:
              "directory, or set it to 'warmstart' for the embedded default")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
-    for name in ("prompts_per_step", "max_new_tokens"):
+    for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):
         _require(getattr(r, name) > 0, f"rollout.{name}", "must be > 0")
     _require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0 (0 = at the end)")
 

@@ -54,6 +54,6 @@ def test_load_weights_changes_what_is_generated(tiny_model_dir):
     with torch.no_grad():
         for p in other.parameters():
             p.add_(torch.randn_like(p))
-    gen.load_weights(other.state_dict())
+    gen.load_weights(other.named_parameters())
     after = gen.generate(PROMPTS, 1, greedy)
     assert [c.token_ids for c in after] != [c.token_ids for c in before]

@@ -3,9 +3,12 @@
 A generator samples `n` completions per prompt and reports, for each sampled token, its
 log-probability under the distribution it was drawn from (logits / temperature), which the
 loss uses as `old_logprobs`. After each optimizer step the trainer pushes the new weights
-with `load_weights`. Completions of prompt i sit at indices `i·n … i·n + n − 1`.
+with `load_weights`, as a stream of `(name, full tensor)` pairs under the transformers
+checkpoint names, so no rank ever holds a second full copy of the weights. Completions of
+prompt i sit at indices `i·n … i·n + n − 1`.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,5 +34,5 @@ class Generator(Protocol):
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
         ...
 
-    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         ...

@@ -13,6 +13,8 @@ and every other logits processor are switched off so that this is exactly the sa
 distribution.
 """
 
+from collections.abc import Iterable
+
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -41,8 +43,17 @@ class HFGenerator:
             2, new_BT.unsqueeze(2)).squeeze(2)
         return [self._completion(i // n, new_BT[i], logp_BT[i]) for i in range(len(new_BT))]
 
-    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state_dict, strict=True)
+    @torch.no_grad()
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Copy each streamed tensor into place; every parameter must arrive."""
+        params = dict(self.model.named_parameters())
+        missing = set(params)
+        for name, tensor in weights:
+            params[name].copy_(tensor)
+            missing.discard(name)
+        if missing:
+            raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
+                             f"({len(missing)} parameters in all)")
 
     def _generation_config(self, sampling: SamplingParams) -> GenerationConfig:
         greedy = sampling.temperature == 0

@@ -19,9 +19,11 @@ class Sample:
     prompt_ids: list[int]
     teacher_ids: list[int]        # the tokenized teacher context
     completion_ids: list[int]
-    old_logprobs: torch.Tensor    # [T]
+    old_logprobs: torch.Tensor    # [T] the ratio's reference: the engine's, or the trainer's
     credit: torch.Tensor          # [T]
     advantage: float
+    rollout_logprobs: torch.Tensor | None = None  # [T] the engine's, once old_logprobs are recomputed
+    is_weight: torch.Tensor | None = None         # [T] truncated importance weight on the PG term
 
 
 @dataclass
@@ -36,6 +38,7 @@ class MicroBatch:
     credit_N: torch.Tensor
     adv_N: torch.Tensor
     old_logp_N: torch.Tensor
+    rollout_logp_N: torch.Tensor
     mask_N: torch.Tensor
 
     @property
@@ -70,12 +73,14 @@ def collate(samples: list[Sample], pad_id: int) -> MicroBatch:
     s_ids, s_mask, s_rows = _rows([x.prompt_ids for x in samples], samples, pad_id)
     t_ids, t_mask, t_rows = _rows([x.teacher_ids for x in samples], samples, pad_id)
     target = [torch.tensor(x.completion_ids) for x in samples]
-    adv = [torch.full((len(x.completion_ids),), float(x.advantage)) for x in samples]
+    adv = [torch.full((len(x.completion_ids),), float(x.advantage)) *
+           (1.0 if x.is_weight is None else x.is_weight) for x in samples]
+    rollout = [x.old_logprobs if x.rollout_logprobs is None else x.rollout_logprobs for x in samples]
     return MicroBatch(
         s_ids, s_mask, s_rows, t_ids, t_mask, t_rows,
         target_N=torch.cat(target), credit_N=torch.cat([x.credit for x in samples]).float(),
         adv_N=torch.cat(adv), old_logp_N=torch.cat([x.old_logprobs for x in samples]).float(),
-        mask_N=torch.ones(sum(len(t) for t in target)))
+        rollout_logp_N=torch.cat(rollout).float(), mask_N=torch.ones(sum(len(t) for t in target)))
 
 
 def _rows(prefixes: list[list[int]], samples: list[Sample], pad_id: int):

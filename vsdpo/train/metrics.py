@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from vsdpo.render.types import DEFECT_KINDS
 
-TIME_KEYS = ("rollout", "render", "teacher", "update", "sync")
+TIME_KEYS = ("rollout", "render", "recompute", "teacher", "update", "sync")
 
 
 def reduce_over_ranks(values: dict[str, float], op=dist.ReduceOp.SUM) -> dict[str, float]:
@@ -38,6 +38,7 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
             "clip_fraction": c["clipped"] / tokens,
             "credit_blamed": c["blamed_weight"] / c["blamed_tokens"] if c["blamed_tokens"] else 0.0,
             "blamed_token_frac": c["blamed_tokens"] / tokens,
+            "logp_mismatch": c["mismatch"] / tokens,  # mean |log p_trainer − log p_engine|
             "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"])}
     out |= {f"time/{k}": t[k] for k in TIME_KEYS}
     out["tokens_per_s"] = c["tokens"] / max(sum(t.values()), 1e-9)

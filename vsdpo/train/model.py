@@ -49,6 +49,7 @@ def init_distributed() -> tuple[int, int, torch.device]:
         os.environ.setdefault("MASTER_PORT", "29517")
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("WORLD_SIZE", "1")
+        os.environ.setdefault("LOCAL_RANK", "0")
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     rank = dist.get_rank()

@@ -19,7 +19,8 @@ from vsdpo.train.batch import MicroBatch, Sample, empty_micro_batch, split_micro
 from vsdpo.train.model import Policy
 from vsdpo.train.teacher import Teacher
 
-STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight")
+STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight",
+             "mismatch")
 
 
 def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
@@ -41,15 +42,21 @@ def accumulate_gradients(policy: Policy, teacher: Teacher, samples: list[Sample]
                          loss_cfg: LossConfig, budget: int, pad_id: int) -> dict:
     """Forward and backward over every micro-batch; gradients add up in the shards."""
     device = next(policy.parameters()).device
-    micro = split_micro_batches(samples, budget, pad_id)
-    count = torch.tensor([len(micro)], device=device)
-    dist.all_reduce(count, op=dist.ReduceOp.MAX)
-    micro += [empty_micro_batch(pad_id) for _ in range(int(count) - len(micro))]
+    micro = agreed_micro_batches(samples, budget, pad_id, device)
     normalizer = float(max(1, sum(mb.num_tokens for mb in micro)))
     sums = dict.fromkeys(STAT_KEYS, 0.0) | {"teacher_s": 0.0, "update_s": 0.0}
     for mb in micro:
-        _accumulate(sums, _micro_step(policy, teacher, _to(mb, device), loss_cfg, normalizer))
+        _accumulate(sums, _micro_step(policy, teacher, to_device(mb, device), loss_cfg, normalizer))
     return sums
+
+
+def agreed_micro_batches(samples: list[Sample], budget: int, pad_id: int,
+                         device: torch.device) -> list[MicroBatch]:
+    """This rank's micro-batches, padded with empty ones to the largest count of any rank."""
+    micro = split_micro_batches(samples, budget, pad_id)
+    count = torch.tensor([len(micro)], device=device)
+    dist.all_reduce(count, op=dist.ReduceOp.MAX)
+    return micro + [empty_micro_batch(pad_id) for _ in range(int(count) - len(micro))]
 
 
 def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
@@ -72,6 +79,7 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
         "divergence": float((stats["divergence"] * m_N).sum()),
         "clipped": float(stats["clip_fraction"]) * float(m_N.sum()),
         "blamed_tokens": float(blamed_N.sum()), "blamed_weight": float(mb.credit_N[blamed_N].sum()),
+        "mismatch": float((m_N * (stats["logprob"].detach() - mb.rollout_logp_N).abs()).sum()),
         "teacher_s": t1 - t0, "update_s": t2 - t1,
     }
 
@@ -81,5 +89,5 @@ def _accumulate(sums: dict, new: dict) -> None:
         sums[k] += v
 
 
-def _to(mb: MicroBatch, device) -> MicroBatch:
+def to_device(mb: MicroBatch, device) -> MicroBatch:
     return MicroBatch(**{k: v.to(device) for k, v in vars(mb).items()})

@@ -20,16 +20,18 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from vsdpo.config import Config, save_config
 from vsdpo.feedback import group_advantages
 from vsdpo.render import RenderPool
-from vsdpo.rollout import HFGenerator, SamplingParams
+from vsdpo.rollout import Generator, HFGenerator, SamplingParams
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.metrics import MetricLogger, step_metrics
 from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
                                resolve_model_path)
+from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
+from vsdpo.train.weight_sync import full_weights
 from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
 
 
@@ -48,9 +50,11 @@ class Trainer:
         self.policy = build_policy(cfg.model, self.device)
         self.teacher = build_teacher(cfg, self.policy, self.device)
         self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
-        self.generator = HFGenerator(load_lm(cfg.model, self.device), self.tokenizer)
-        self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step,
-                                self.rank, self.world, cfg.train.seed)
+        # the ranks of one tensor-parallel engine sample the same prompts, then split them
+        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
+        self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp)
+        self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
+                                self.rank // self.tp, self.world // self.tp, cfg.train.seed)
         self.loop = asyncio.new_event_loop()
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
@@ -60,32 +64,41 @@ class Trainer:
     def train(self) -> None:
         cfg = self.cfg.train
         logger = MetricLogger(self.run_dir, cfg.steps, self.step, self.rank)
-        for step in range(self.step + 1, cfg.steps + 1):
-            times = {}
-            tasks = self.tasks.next()
-            with _timed(times, "rollout"):
-                tasks_N, completions, offsets = self.rollout(tasks)
-            with _timed(times, "render"):
-                scored = self.render_and_score(tasks_N, completions, offsets)
-            samples = self.make_samples(tasks_N, completions, scored)
-            sums = train_step(self.policy, self.teacher, self.optimizer, self.scheduler, samples,
-                              self.cfg.loss, cfg.micro_batch_tokens, cfg.grad_clip,
-                              self.tokenizer.pad_token_id)
-            times["teacher"], times["update"] = sums.pop("teacher_s"), sums.pop("update_s")
-            with _timed(times, "sync"):
-                self.sync_weights()
-            self.step = step
-            logger.log(step, step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0]))
-            if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+        while self.step < cfg.steps:
+            metrics = self.run_step()
+            logger.log(self.step, metrics)
+            every = cfg.checkpoint_every
+            if self.step == cfg.steps or (every and self.step % every == 0):
                 self.save()
         logger.close()
         self.export(self.run_dir / "final")
 
+    def run_step(self) -> dict:
+        """One step, stage by stage; returns its metrics (reduced over ranks)."""
+        times = {}
+        with _timed(times, "rollout"):
+            tasks_N, completions, offsets = self.rollout(self.tasks.next())
+        with _timed(times, "render"):
+            scored = self.render_and_score(tasks_N, completions, offsets)
+        samples = self.make_samples(tasks_N, completions, scored)
+        with _timed(times, "recompute"):
+            samples = self.recompute(samples)
+        sums = train_step(self.policy, self.teacher, self.optimizer, self.scheduler, samples,
+                          self.cfg.loss, self.cfg.train.micro_batch_tokens,
+                          self.cfg.train.grad_clip, self.tokenizer.pad_token_id)
+        times["teacher"], times["update"] = sums.pop("teacher_s"), sums.pop("update_s")
+        with _timed(times, "sync"):
+            self.sync_weights()
+        self.step += 1
+        return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0])
+
     def rollout(self, tasks):
-        """G samples per task; returns the task of each sample, the samples, token offsets."""
+        """G samples per task; returns the task of each sample, the samples, token offsets.
+        Of its tensor-parallel group's prompts, a rank keeps every `tp`-th."""
         g = self.cfg.rollout.group_size
         sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens)
         completions = self.generator.generate([format_prompt(t.prompt) for t in tasks], g, sampling)
+        completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
         offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
         return [tasks[c.prompt_index] for c in completions], completions, offsets
 
@@ -101,10 +114,19 @@ class Trainer:
                        c.token_ids, c.logprobs, s.credit_T, float(a))
                 for task, c, s, a in zip(tasks_N, completions, scored, adv_N)]
 
+    def recompute(self, samples: list[Sample]) -> list[Sample]:
+        r = self.cfg.rollout
+        if not r.recompute_logprobs:
+            return samples
+        return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
+                                  self.tokenizer.pad_token_id, self.cfg.loss.temperature, r.tis_clip)
+
     def sync_weights(self) -> None:
-        """Gather the full weights (a collective) into every rank's generator copy."""
-        full = get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True))
-        self.generator.load_weights({k.removeprefix("lm."): v for k, v in full.items()})
+        """Stream the full weights (collectives, bucket by bucket) into every rank's engine."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # hand the update's cached blocks back before the engine wakes
+        self.generator.load_weights(
+            full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20))
 
     def save(self) -> None:
         save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
@@ -112,8 +134,11 @@ class Trainer:
 
     def export(self, out_dir: Path) -> None:
         """The current policy as a transformers directory (safetensors + tokenizer)."""
+        full = get_model_state_dict(self.policy, options=StateDictOptions(
+            full_state_dict=True, cpu_offload=True))
         if self.rank == 0:
-            self.generator.model.save_pretrained(out_dir)
+            self.policy.lm.save_pretrained(
+                out_dir, state_dict={k.removeprefix("lm."): v for k, v in full.items()})
             self.tokenizer.save_pretrained(out_dir)
         dist.barrier()
 
@@ -132,6 +157,15 @@ class Trainer:
     async def _build_scorer(self) -> Scorer:
         pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
         return RenderScorer(pool, self.cfg.train.alpha, self.cfg.feedback.sibling)
+
+
+def build_generator(cfg: Config, tokenizer, device: torch.device, group: int) -> Generator:
+    """The rollout engine of `rollout.backend`; `group` numbers this rank's tensor-parallel group."""
+    if cfg.rollout.backend == "vllm":
+        from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
+        return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
+                             dtype=cfg.model.dtype)
+    return HFGenerator(load_lm(cfg.model, device), tokenizer)
 
 
 def build_optimizer(policy, cfg: Config):

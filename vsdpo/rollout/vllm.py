@@ -1,0 +1,90 @@
+"""The vLLM rollout backend: one in-process engine per torchrun rank (DESIGN.md §4.4).
+
+Why in-process (`external_launcher`): the engine lives in the trainer's own process, so a
+weight update is a function call that streams tensors from the FSDP2 shards straight into
+the engine — no second process, no IPC, no weight-transfer group. The ranks of one
+tensor-parallel group sample together, so they must pass identical prompts and seeds; each
+group samples its own prompts.
+
+Log-probs come with `logprobs_mode="processed_logprobs"`: log-softmax of the logits after
+temperature, i.e. the distribution the tokens were drawn from, which is what the loss's
+ratio compares against. `generation_config="vllm"` keeps the model's own sampling defaults
+(top-p, repetition penalty) out, for the same reason.
+
+Memory on CUDA: with `sleep`, the engine frees its weights and KV cache (level 2) after
+each rollout, so the update has the GPU to itself. `load_weights` then wakes the weights,
+streams the new ones in, and only then wakes the KV cache: the KV cache is never resident
+while the weights are being gathered. CPU has no sleep mode; the engine stays resident.
+"""
+
+import os
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+
+from vsdpo.config import VLLMConfig
+from vsdpo.rollout.base import Completion, SamplingParams
+
+
+class VLLMGenerator:
+    def __init__(self, model_path: str, cfg: VLLMConfig, seed: int, dtype: str = "float32"):
+        """`seed` must be equal on the ranks of one tensor-parallel group, distinct across groups."""
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process
+        from vllm import LLM
+
+        cuda = torch.cuda.is_available()
+        if cuda:
+            memory = dict(gpu_memory_utilization=cfg.gpu_memory_utilization,
+                          enable_sleep_mode=cfg.sleep)
+        else:
+            memory = dict(kv_cache_memory_bytes=int(cfg.cpu_kv_cache_gb * 2**30))
+        self.llm = LLM(
+            model=model_path, dtype=dtype, seed=seed, max_model_len=cfg.max_model_len,
+            tensor_parallel_size=cfg.tensor_parallel_size,
+            distributed_executor_backend="external_launcher" if dist.is_initialized() else None,
+            enforce_eager=not cuda, logprobs_mode="processed_logprobs",
+            generation_config="vllm", **memory)
+        self.seed = seed
+        self.sleeps = cuda and cfg.sleep
+        self.asleep = False
+        self.calls = 0
+
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
+        from vllm import SamplingParams as VLLMSamplingParams
+
+        self.calls += 1
+        params = [VLLMSamplingParams(
+            n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
+            logprobs=0, seed=hash((self.seed, self.calls, i)) % 2**31)
+            for i in range(len(prompts))]  # seeded per request: reproducible, TP ranks agree
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        completions = [_completion(i, c) for i, out in enumerate(outputs)
+                       for c in sorted(out.outputs, key=lambda c: c.index)]
+        if self.sleeps:
+            self.llm.sleep(level=2)
+            self.asleep = True
+        return completions
+
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Stream checkpoint-named tensors into the engine (vLLM fuses q/k/v etc. itself).
+
+        `reload_weights` rather than the model's `load_weights`: it redoes the engine's
+        post-load processing (e.g. the CPU backend's weight repacking), which a plain load
+        into already-processed parameters would skip.
+        """
+        if self.asleep:
+            torch.cuda.empty_cache()  # the trainer's cached blocks go back before the weights
+            self.llm.wake_up(tags=["weights"])
+        self.llm.collective_rpc("reload_weights", kwargs=dict(weights_iterator=weights))
+        if self.asleep:
+            self.llm.wake_up(tags=["kv_cache"])
+            self.asleep = False
+        self.llm.reset_prefix_cache()
+
+
+def _completion(prompt_index: int, out) -> Completion:
+    ids = list(out.token_ids)
+    logp_T = torch.tensor([step[tok].logprob for step, tok in zip(out.logprobs, ids)],
+                          dtype=torch.float32)
+    return Completion(prompt_index, ids, out.text, logp_T, out.finish_reason == "stop")

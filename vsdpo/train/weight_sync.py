@@ -1,0 +1,38 @@
+"""Weight sync: FSDP2 shards → full tensors under checkpoint names, one bucket at a time.
+
+The all-gathers of a bucket are issued together (asynchronously) and its tensors are then
+handed to the rollout engine one by one; the bucket is dropped before the next one is
+gathered, so the extra memory is one bucket, never a second copy of the model. The gathers
+are collectives: every rank must consume the stream to its end, in the same order.
+"""
+
+from collections.abc import Iterator
+
+import torch
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
+from torch.distributed.tensor import DTensor, Replicate
+
+from vsdpo.train.model import Policy
+
+
+def full_weights(policy: Policy, bucket_bytes: int) -> Iterator[tuple[str, torch.Tensor]]:
+    bucket, size = [], 0
+    for name, param in policy.named_parameters():
+        bucket.append((checkpoint_name(name), _gather(param.detach())))
+        size += param.numel() * param.element_size()
+        if size >= bucket_bytes:
+            yield from bucket
+            bucket, size = [], 0
+    yield from bucket
+
+
+def checkpoint_name(name: str) -> str:
+    """`lm.model.layers.0._checkpoint_wrapped_module.mlp…` → `model.layers.0.mlp…`."""
+    return name.removeprefix("lm.").replace(_CHECKPOINT_PREFIX, "")
+
+
+def _gather(param: torch.Tensor) -> torch.Tensor:
+    if not isinstance(param, DTensor):
+        return param
+    replicated = [Replicate()] * param.device_mesh.ndim
+    return param.redistribute(placements=replicated, async_op=True).to_local()
