@@ -1,0 +1,95 @@
+"""The run recipes in configs/: each loads, passes the checks, and says what it means.
+
+The GPU recipes point `model.path` at a local checkout of the model that does not exist
+here, so the tests override it with an empty directory (the checks only need a directory).
+"""
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from vsdpo.config import check_config, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = sorted(CONFIGS.glob("*.toml"))
+GPU_RECIPES = [p for p in RECIPES if p.name.startswith("qwen2.5-coder-7b")]
+
+# Qwen2.5-Coder-7B and one H100, for the KV budget (the numbers the recipe comments use).
+PARAMS, LAYERS, KV_HEADS, HEAD_DIM = 7.62e9, 28, 4, 128
+H100_BYTES = 79.6 * 2**30
+VLLM_OVERHEAD_BYTES = 2 * 2**30   # activations at the profiling batch + CUDA graphs
+MAX_PROMPT_TOKENS = 1300          # the converters' prompt budgets, in tokens
+
+
+def _load(path: Path, tmp_path: Path):
+    return load_config(path, [f"model.path={tmp_path}"])
+
+
+def _leaves(table: dict, prefix: str = ""):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key, value
+
+
+def test_the_gpu_recipes_exist():
+    assert [p.name for p in GPU_RECIPES] == ["qwen2.5-coder-7b-1node.toml",
+                                             "qwen2.5-coder-7b-multinode.toml"]
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_loads_and_passes_the_checks(path, tmp_path):
+    cfg = _load(path, tmp_path)
+    check_config(cfg)
+    assert cfg.loss.temperature == cfg.rollout.temperature
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_key_of_a_recipe_reaches_the_config_tree_unchanged(path, tmp_path):
+    cfg = _load(path, tmp_path)
+    for dotted, value in _leaves(tomllib.loads(path.read_text())):
+        if dotted == "model.path":
+            continue
+        node = cfg
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        node = list(node) if isinstance(node, tuple) else node
+        assert node == value, f"{path.name}: {dotted} = {value!r} loaded as {node!r}"
+
+
+@pytest.mark.parametrize("path", GPU_RECIPES, ids=lambda p: p.name)
+def test_gpu_recipes_sample_with_vllm_in_bf16_with_checkpointing(path, tmp_path):
+    cfg = _load(path, tmp_path)
+    r, v = cfg.rollout, cfg.rollout.vllm
+    assert (r.backend, cfg.model.dtype, cfg.model.activation_checkpointing) == (
+        "vllm", "bfloat16", True)
+    assert r.recompute_logprobs and r.tis_clip >= 1.0
+    assert v.tensor_parallel_size == 1 and v.sleep and r.weight_bucket_mb > 0
+    assert v.max_model_len >= MAX_PROMPT_TOKENS + r.max_new_tokens
+    assert cfg.tasks.path and cfg.tasks.eval_path
+    assert cfg.render.chart.workers <= 8  # per rank: the default (all cores) oversubscribes
+
+
+@pytest.mark.parametrize("path", GPU_RECIPES, ids=lambda p: p.name)
+def test_gpu_recipes_kv_cache_holds_every_sequence_of_a_rank(path, tmp_path):
+    cfg = _load(path, tmp_path)
+    r = cfg.rollout
+    kv_bytes_per_token = 2 * LAYERS * KV_HEADS * HEAD_DIM * 2  # K and V, bf16
+    budget = r.vllm.gpu_memory_utilization * H100_BYTES - 2 * PARAMS - VLLM_OVERHEAD_BYTES
+    needed = r.prompts_per_step * r.group_size * (MAX_PROMPT_TOKENS + r.max_new_tokens)
+    assert needed * kv_bytes_per_token <= budget
+
+
+def test_the_multinode_recipe_differs_from_the_1node_one_only_where_it_says_so(tmp_path):
+    one, multi = (dataclasses.asdict(_load(p, tmp_path)) for p in GPU_RECIPES)
+    text = GPU_RECIPES[1].read_text()
+    changed = [(section, key) for section in one for key in (one[section] or {})
+               if isinstance(one[section], dict) and one[section][key] != multi[section][key]]
+    assert ("train", "steps") in changed and ("train", "micro_batch_tokens") in changed
+    for section, key in changed:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} ="))
+        block = text[:text.index(line)].rsplit("\n\n", 1)[-1] + line
+        assert "multi-node" in block or section == "run_dir", f"{section}.{key} changed silently"
