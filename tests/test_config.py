@@ -39,6 +39,14 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),
     ("train.ema_rate=0", "train.ema_rate must be in (0, 1]"),
     ("rollout.group_size=1", "rollout.group_size is 1: group advantages need >= 2"),
+    ("rollout.backend=sglang", "rollout.backend must be 'transformers' or 'vllm', got 'sglang'"),
+    ("rollout.tis_clip=0.5", "rollout.tis_clip must be >= 1"),
+    ("rollout.vllm.tensor_parallel_size=3", "rollout.vllm.tensor_parallel_size (3) must be >= 1 "
+     "and divide the number of processes (1)"),
+    ("rollout.vllm.max_model_len=64", "rollout.vllm.max_model_len (64) must exceed "
+     "rollout.max_new_tokens (128)"),
+    ("rollout.vllm.gpu_memory_utilization=1.5", "rollout.vllm.gpu_memory_utilization must be in (0, 1]"),
+    ("rollout.vllm.tp=2", "unknown key rollout.vllm.tp: valid keys: tensor_parallel_size"),
 ])
 def test_a_bad_key_or_value_is_named_with_its_fix(override, message):
     with pytest.raises(ValueError) as err:

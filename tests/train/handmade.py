@@ -52,16 +52,30 @@ def spawn_worker(rank, world, port, model_dir, out_dir, overrides):
     """One rank of a gloo group, for `torch.multiprocessing.spawn`: saves the gradients of
     `fixed_samples` to `out_dir/grads.pt`, then trains a run in `out_dir/run`. (One spawn
     for both: starting the processes is most of the cost.)"""
+    _join_group(rank, world, port)
+    save_sharded_gradients(model_dir, os.path.join(out_dir, "grads.pt"))
+    _train(model_dir, os.path.join(out_dir, "run"), overrides)
+
+
+def train_worker(rank, world, port, model_dir, run_dir, overrides):
+    """One rank of a gloo group that trains a run, for `torch.multiprocessing.spawn`."""
+    _join_group(rank, world, port)
+    _train(model_dir, run_dir, overrides)
+
+
+def _join_group(rank, world, port):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world))
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
+    from vsdpo.train.model import init_distributed
+    init_distributed()
+
+
+def _train(model_dir, run_dir, overrides):
     import torch.distributed as dist
 
-    from vsdpo.train.model import init_distributed
     from vsdpo.train.trainer import Trainer
-    init_distributed()
-    save_sharded_gradients(model_dir, os.path.join(out_dir, "grads.pt"))
-    cfg = tiny_config(model_dir, os.path.join(out_dir, "run"), *overrides)
+    cfg = tiny_config(model_dir, run_dir, *overrides)
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
     try:
         trainer.train()

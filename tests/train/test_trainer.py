@@ -62,6 +62,8 @@ def test_two_gloo_processes_train_checkpoint_and_export(two_ranks):
     assert [m["step"] for m in metrics] == [1, 2, 3]
     # 2 ranks × 2 prompts × 4 samples: rates are multiples of 1/16
     assert all(m["tokens"] > 0 and (m["exec_rate"] * 16).is_integer() for m in metrics)
+    # each rank's generator copy got every update: it scores its samples like the trainer
+    assert all(m["logp_mismatch"] < 1e-4 for m in metrics)
     ckpt = run_dir / "checkpoints" / "step_000003"
     assert {"rank0.pt", "rank1.pt", "meta.json"} <= {p.name for p in ckpt.iterdir()}
     assert (run_dir / "checkpoints" / "step_000002").is_dir()

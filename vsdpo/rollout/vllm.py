@@ -45,6 +45,7 @@ class VLLMGenerator:
             distributed_executor_backend="external_launcher" if dist.is_initialized() else None,
             enforce_eager=not cuda, logprobs_mode="processed_logprobs",
             generation_config="vllm", **memory)
+        self.tokenizer = self.llm.get_tokenizer()
         self.seed = seed
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
@@ -56,10 +57,10 @@ class VLLMGenerator:
         self.calls += 1
         params = [VLLMSamplingParams(
             n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
-            logprobs=0, seed=hash((self.seed, self.calls, i)) % 2**31)
+            logprobs=0, seed=hash((self.seed, self.calls, i)) % 2**31, detokenize=False)
             for i in range(len(prompts))]  # seeded per request: reproducible, TP ranks agree
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        completions = [_completion(i, c) for i, out in enumerate(outputs)
+        completions = [self._completion(i, c) for i, out in enumerate(outputs)
                        for c in sorted(out.outputs, key=lambda c: c.index)]
         if self.sleeps:
             self.llm.sleep(level=2)
@@ -83,8 +84,11 @@ class VLLMGenerator:
         self.llm.reset_prefix_cache()
 
 
-def _completion(prompt_index: int, out) -> Completion:
-    ids = list(out.token_ids)
-    logp_T = torch.tensor([step[tok].logprob for step, tok in zip(out.logprobs, ids)],
-                          dtype=torch.float32)
-    return Completion(prompt_index, ids, out.text, logp_T, out.finish_reason == "stop")
+    def _completion(self, prompt_index: int, out) -> Completion:
+        """Decoded in one go, as the transformers backend does: vLLM's incremental text holds
+        back a trailing partial UTF-8 character, which would shift the token offsets."""
+        ids = list(out.token_ids)
+        logp_T = torch.tensor([step[tok].logprob for step, tok in zip(out.logprobs, ids)],
+                              dtype=torch.float32)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return Completion(prompt_index, ids, text, logp_T, out.finish_reason == "stop")

@@ -1,0 +1,56 @@
+"""The recompute pass and the weight stream, in a gloo group of one on the tiny model."""
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from handmade import fixed_samples
+from vsdpo.config import ModelConfig
+from vsdpo.train.batch import collate
+from vsdpo.train.model import build_policy
+from vsdpo.train.recompute import recompute_logprobs
+from vsdpo.train.weight_sync import full_weights
+
+
+def _hf_logprobs(model, sample, temperature):
+    ids = torch.tensor(sample.prompt_ids + sample.completion_ids)[None]
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(sample.prompt_ids) - 1:-1].double()
+    return torch.log_softmax(logits / temperature, -1).gather(
+        1, torch.tensor(sample.completion_ids)[:, None])[:, 0]
+
+
+def test_recompute_gives_the_trainers_logprobs_and_truncated_importance_weights(
+        tiny_model_dir, process_group):
+    policy = build_policy(ModelConfig(path=str(tiny_model_dir)), torch.device("cpu"))
+    hf = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    g = torch.Generator().manual_seed(3)
+    samples = fixed_samples(hf.config.vocab_size)
+    trainer_logp = [_hf_logprobs(hf, s, 0.7) for s in samples]
+    for s, logp in zip(samples, trainer_logp):  # the engine is off by up to ±1 nat
+        s.old_logprobs = (logp + 2 * torch.rand(len(logp), generator=g, dtype=torch.float64) - 1).float()
+    engine = [s.old_logprobs for s in samples]
+    out = recompute_logprobs(policy, samples, budget=40, pad_id=0, temperature=0.7, tis_clip=2.0)
+    weights = []
+    for s, logp, engine_T in zip(out, trainer_logp, engine):
+        torch.testing.assert_close(s.old_logprobs.double(), logp, atol=1e-5, rtol=0)
+        assert torch.equal(s.rollout_logprobs, engine_T)
+        expected = torch.exp(logp - engine_T.double()).clamp(max=2.0)
+        torch.testing.assert_close(s.is_weight.double(), expected, atol=1e-5, rtol=1e-5)
+        weights.append(s.is_weight)
+    assert (torch.cat(weights) == 2.0).any() and (torch.cat(weights) < 1.0).any()
+    mb = collate(out, pad_id=0)  # the weight scales each token's advantage
+    expected_adv = torch.cat([s.advantage * s.is_weight for s in out])
+    torch.testing.assert_close(mb.adv_N, expected_adv)
+    torch.testing.assert_close(mb.rollout_logp_N, torch.cat(engine))
+
+
+def test_the_weight_stream_carries_every_checkpoint_tensor_under_its_name(
+        tiny_model_dir, process_group):
+    cfg = ModelConfig(path=str(tiny_model_dir), activation_checkpointing=True)
+    policy = build_policy(cfg, torch.device("cpu"))
+    expected = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir).named_parameters())
+    for bucket_bytes in (1, 1 << 30):  # a bucket per tensor; one bucket for all
+        streamed = dict(full_weights(policy, bucket_bytes))
+        assert streamed.keys() == expected.keys()
+        for name, tensor in streamed.items():
+            assert torch.equal(tensor, expected[name]), name
