@@ -14,6 +14,7 @@ from PIL import Image
 
 from vsdpo.tasks import load_tasks
 from vsdpo.tasks.convert import convert, main
+from vsdpo.tasks.design2code import web_prompt
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,20 @@ def test_web_prompts_carry_the_page_title_first_heading_and_image_alts(web_tasks
             assert f"[image: {' '.join(alt.split()[:8])}" in prompt, (path.name, alt)
             alts += 1
     assert headings >= 20 and alts >= 3
+
+
+def test_web_outline_shows_layout_table_rows_and_nesting_but_no_script():
+    page = """<html><head><title>Shop</title><style>@media (min-width:600px){
+      .cols{display:flex} .side{float:left;width:30%}}</style></head><body>
+      <nav><ul><li>Home<li>About</ul></nav>
+      <div class="cols"><div class="side"><p>Left <a href="#">more</a> text</div>
+      <div><table><tr><td>Price<td>$12</tr><tr><td>Tax</td><td>$1</td></tr></table></div></div>
+      <script>document.write("hidden")</script><footer><button>Buy</button></footer></body></html>"""
+    outline = web_prompt(page).split("Page outline (indentation = nesting):\n")[1].splitlines()
+    assert outline == ["Navigation bar:", "  List:", "    - Home", "    - About",
+                       "Columns side by side:", "  Column:", "    Paragraph: Left more text",
+                       "  Table:", "    Row: Price | $12", "    Row: Tax | $1",
+                       "Footer:", "  Button: Buy"]
 
 
 def test_reference_images_resolve_relative_to_the_output_file(fixtures_dir, tmp_path):

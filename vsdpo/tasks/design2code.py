@@ -3,9 +3,10 @@
 The policy reads text only, so the prompt carries an outline of the reference page, read
 with the standard library's HTML parser (tolerant of the unclosed tags real pages have):
 headings, paragraphs (shortened), list items, links and buttons, form fields, tables,
-images as `[image: alt]`, and layout landmarks (header, navigation, sidebar, columns,
-footer) as indented sections. Styles and scripts are skipped; the reference HTML stays
-in the task for the similarity reward.
+images as `[image: alt]`, table rows as `cell | cell`, and layout as indented sections:
+landmarks (header, navigation, sidebar, footer) and, from the page's CSS and inline styles,
+flex/grid containers ("side by side") and floated or column-named boxes ("Column").
+Scripts are skipped; the reference HTML stays in the task for the similarity reward.
 """
 
 import re
@@ -27,6 +28,11 @@ LANDMARKS = {"header": "Header", "nav": "Navigation bar", "main": "Main content"
              "aside": "Sidebar", "footer": "Footer", "form": "Form", "section": "Section",
              "ul": "List", "ol": "Numbered list", "table": "Table", "article": "Article"}
 COLUMN_CLASS = re.compile(r"(^|[-_ ])(col|column|columns|sidebar|grid)([-_ ]|$)", re.I)
+CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+CSS_CLASS = re.compile(r"\.([\w-]+)\s*$")
+SIDE_BY_SIDE = re.compile(r"display\s*:\s*(inline-)?(flex|grid)\b(?![^;]*;?\s*flex-direction\s*:\s*column)")
+FLOATS = re.compile(r"float\s*:\s*(left|right)|display\s*:\s*table-cell")
+FULL_WIDTH = re.compile(r"(^|[;\s])width\s*:\s*100%")  # a full-width float stacks, not a column
 MAX_WORDS = 30
 MAX_OUTLINE_CHARS = 4000  # ~1000 tokens: the prompt must leave room for the page
 MAX_LINE_CHARS = 240
@@ -75,15 +81,21 @@ class _Outliner(HTMLParser):
         self.text: list[str] = []
         self.skip: tuple[str, int] | None = None       # (skipped tag, nesting depth)
         self.title = ""
-        self.in_title = False
+        self.in_title = self.in_style = False
+        self.css = ""                                  # <style> text, read before <body>
+        self.layout: dict[str, set[str]] = {}          # class → {"row", "column"}
+        self.row = 0                                   # <tr> counter: cells of one row join
+        self.row_line = (-1, -1)                       # (row, index of its outline line)
 
     def handle_starttag(self, tag, attrs):
-        if tag == "title":
-            self.in_title = True
+        self.in_title |= tag == "title"
+        self.in_style |= tag == "style"
         if self.skip:
             if tag == self.skip[0]:
                 self.skip = (tag, self.skip[1] + 1)
             return
+        if tag == "tr":
+            self.row += 1
         if tag in SKIP:
             self.skip = (tag, 1)
         elif tag in VOID:
@@ -98,8 +110,9 @@ class _Outliner(HTMLParser):
             self.stack.append((tag, bool(label)))
 
     def handle_endtag(self, tag):
-        if tag == "title":
-            self.in_title = False
+        self.in_title &= tag != "title"
+        if tag == "style" and self.in_style:
+            self.in_style, self.layout = False, _css_layout(self.css)
         if self.skip:
             if tag == self.skip[0]:
                 depth = self.skip[1] - 1
@@ -112,6 +125,8 @@ class _Outliner(HTMLParser):
     def handle_data(self, data):
         if self.in_title:
             self.title += data
+        elif self.in_style:
+            self.css += data
         elif not self.skip and data.strip():
             self.text.append(data)
 
@@ -140,6 +155,13 @@ class _Outliner(HTMLParser):
         if not text:
             return
         tag = self.stack[-1][0] if self.stack else "div"
+        if tag in ("td", "th"):
+            if self.row_line == (self.row, len(self.lines) - 1):
+                self.lines[-1] += f" | {shorten(text)}"
+            else:
+                self.lines.append(self._indent(f"Row: {shorten(text)}"))
+                self.row_line = (self.row, len(self.lines) - 1)
+            return
         kind = PROSE.get(tag) or CONTROLS.get(tag) or "Text"
         self.lines.append(self._indent(f"{kind} {shorten(text)}" if kind == "-" else
                                        f"{kind}: {shorten(text)}"))
@@ -160,13 +182,47 @@ class _Outliner(HTMLParser):
             self.lines.append(self._indent("Horizontal rule"))
 
     def _section_label(self, tag: str, attrs: dict[str, str]) -> str | None:
+        """A landmark or a layout hint: columns side by side (flex/grid), a column (float,
+        table cell, or a column-like class name)."""
+        layout = self._layout(attrs)
         if tag in LANDMARKS:
-            return LANDMARKS[tag]
-        classes = attrs.get("class", "") + " " + attrs.get("id", "")
-        if tag == "div" and COLUMN_CLASS.search(classes):
-            return "Sidebar" if "sidebar" in classes.lower() else "Column"
+            return LANDMARKS[tag] + (" (items side by side)" if "row" in layout else "")
+        if tag == "table" or tag not in CONTAINERS:
+            return None
+        names = attrs.get("class", "") + " " + attrs.get("id", "")
+        if "row" in layout:
+            return "Columns side by side"
+        if "column" in layout or tag == "div" and COLUMN_CLASS.search(names):
+            return "Sidebar" if "sidebar" in names.lower() else "Column"
         return None
+
+    def _layout(self, attrs: dict[str, str]) -> set[str]:
+        found = set()
+        for name in attrs.get("class", "").split():
+            found |= self.layout.get(name, set())
+        style = attrs.get("style", "")
+        return found | _box_layout(style)
 
     def _indent(self, line: str) -> str:
         depth = sum(1 for _, label in self.stack if label)
         return "  " * depth + line
+
+
+def _css_layout(css: str) -> dict[str, set[str]]:
+    """Classes whose rules lay children side by side (`row`) or float a box (`column`);
+    rules inside media queries count too (the page is rendered at desktop width)."""
+    layout: dict[str, set[str]] = {}
+    for selectors, body in CSS_RULE.findall(css):
+        kinds = _box_layout(body)
+        for selector in selectors.split(",") if kinds else ():
+            match = CSS_CLASS.search(selector.strip())
+            if match:
+                layout.setdefault(match[1], set()).update(kinds)
+    return layout
+
+
+def _box_layout(declarations: str) -> set[str]:
+    kinds = {"row"} if SIDE_BY_SIDE.search(declarations) else set()
+    if FLOATS.search(declarations) and not FULL_WIDTH.search(declarations):
+        kinds.add("column")
+    return kinds
