@@ -182,6 +182,13 @@ def test_a_broken_script_is_skipped_by_name_and_the_rest_converts(fixtures_dir, 
     assert [t.id for t in load_tasks(out)] == ["chartmimic-line_7"]
 
 
+def test_a_source_where_nothing_converts_fails_and_names_the_reasons(tmp_path, capsys):
+    (tmp_path / "bad.py").write_text("def broken(:\n")
+    assert main(["chartmimic", str(tmp_path), str(tmp_path / "o.jsonl")]) == 2
+    assert "no task converted" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_missing_or_empty_sources_fail_with_a_clear_error(tmp_path, capsys):
     assert main(["design2code", str(tmp_path / "nowhere"), str(tmp_path / "o.jsonl")]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def _charts(paths: list[Path], out_dir: Path, progress: bool) -> Report:
             codes[path] = code
         except (SyntaxError, UnicodeDecodeError, ValueError) as err:
             report.skipped.append((path.name, f"cannot parse: {err}"))
-    results = asyncio.run(_render_charts(list(codes.values()), progress))
+    results = asyncio.run(_render_charts(list(codes.values()), progress)) if codes else []
     for (path, code), result in zip(codes.items(), results):
         if not result.ok or any(d.kind == "blank" for d in result.defects):
             why = (result.error or "").strip().splitlines()[-1:] or ["the figure is blank"]
