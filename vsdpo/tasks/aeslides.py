@@ -27,7 +27,7 @@ INSTRUCTION = (
     "give the slide's root element that fixed size. Show the title and every bullet below, "
     "in order; draw each image as a box of a plausible size with its description as a "
     "caption. Everything must fit on the slide without overlapping, with balanced margins "
-    "and readable font sizes."
+    "and readable font sizes. Reply with the HTML only: no Markdown fence, no explanation."
 )
 
 

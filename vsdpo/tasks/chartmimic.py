@@ -32,7 +32,8 @@ INSTRUCTION = (
     "Write a complete, self-contained Python script that uses matplotlib (numpy allowed) to "
     "draw the chart specified below. Define all data inside the script, read no files, and "
     "do not call plt.show(): the current figure is captured when the script ends. Keep every "
-    "text readable: no overlapping labels, nothing cut off at the figure edge."
+    "text readable: no overlapping labels, nothing cut off at the figure edge. Reply with "
+    "the script only: no Markdown fence, no explanation."
 )
 
 

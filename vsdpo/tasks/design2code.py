@@ -42,7 +42,7 @@ INSTRUCTION = (
     "resources) for a web page 1280 pixels wide that reproduces the page outlined below: "
     "the same texts in the same order and a similar layout. Draw each image as a grey box "
     "of a plausible size. Keep every text readable: nothing overlapping, cut off or "
-    "overflowing its box."
+    "overflowing its box. Reply with the HTML only: no Markdown fence, no explanation."
 )
 
 
