@@ -7,6 +7,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,6 +199,17 @@ def test_missing_or_empty_sources_fail_with_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="--limit must be >= 1"):
         convert("design2code", tmp_path, tmp_path / "o.jsonl", limit=0, progress=False)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_module_runs_as_a_command_with_a_progress_bar(fixtures_dir, tmp_path):
+    out = tmp_path / "web.jsonl"
+    done = subprocess.run([sys.executable, "-m", "vsdpo.tasks.convert", "design2code",
+                           str(fixtures_dir / "design2code"), str(out), "--limit", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote 2 tasks to {out} (0 skipped)" in done.stdout
+    assert "outline pages" in done.stderr and "2/2" in done.stderr  # tqdm writes to stderr
+    assert len(load_tasks(out)) == 2
 
 
 def test_limit_keeps_the_first_inputs_in_name_order(fixtures_dir, tmp_path):
