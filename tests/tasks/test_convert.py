@@ -101,7 +101,16 @@ def test_chart_prompts_list_the_tick_labels_and_legend_of_a_grouped_bar_chart(ch
     prompt = chart_tasks["chartmimic-bar_23"].prompt
     assert "X tick labels: " + ", ".join(f'"{m}"' for m in bound["models"]) in prompt
     assert "Legend entries: " + ", ".join(f'"{m}"' for m in bound["labels"]) in prompt
-    assert "bar (4 calls)" in prompt
+    assert "bar (4 call sites)" in prompt
+
+
+def test_chart_legends_go_to_the_panel_they_sit_in_or_to_the_figure(chart_tasks, fixtures_dir):
+    panels = chart_tasks["chartmimic-line_78"].prompt.split("- Panel ")[1:]
+    assert len(panels) == 6
+    assert all(panel.count("\n  - Legend entries: ") == 1 for panel in panels)
+    bound = _module_strings(ast.parse((fixtures_dir / "chartmimic/errorbar_12.py").read_text()))
+    entries = ", ".join(f'"{m}"' for m in bound["labels"])
+    assert f"\n- Figure legend entries: {entries}" in chart_tasks["chartmimic-errorbar_12"].prompt
 
 
 def test_every_design2code_page_converts_with_its_html_as_reference(web_tasks, fixtures_dir):

@@ -58,8 +58,8 @@ def _figure_lines(tree: ast.Module) -> list[str]:
              else "- Figure size: matplotlib's default (6.4 x 4.8 inches)"]
     calls = Counter(c for c in _method_calls(tree) if c in PLOT_CALLS)
     if calls:
-        kinds = ", ".join(f"{name} ({n} call{'s' * (n > 1)})" for name, n in calls.items())
-        lines.append(f"- Plotting calls: {kinds}")
+        kinds = ", ".join(f"{name} ({n} call site{'s' * (n > 1)})" for name, n in calls.items())
+        lines.append(f"- Plotting functions: {kinds}")
     projection = _keyword_literal(tree, "projection")
     if _keyword_literal(tree, "polar") is True or projection == "polar":
         lines.append("- Axes projection: polar")
@@ -72,27 +72,40 @@ def _figure_lines(tree: ast.Module) -> list[str]:
 
 
 def _text_lines(tree: ast.Module, result: RenderResult) -> list[str]:
-    """Texts grouped by panel (an axes element) and, for figure-level texts, by role."""
+    """Texts grouped by panel (an axes element), then the figure-level ones."""
     explicit = {axis: _sets_ticks(tree, axis) for axis in "xy"}
-    panels = [i for i, e in enumerate(result.elements) if e.role == "axes"]
+    elements = result.elements
+    panels = [i for i, e in enumerate(elements) if e.role == "axes"]
+    legends = _legend_panels(elements, panels)  # legend index → its panel, or None
     lines = []
     for k, index in enumerate(panels, start=1):
-        children = [e for e in result.elements if e.parent == index]
+        children = [e for i, e in enumerate(elements) if e.parent == index or
+                    e.parent in legends and legends[e.parent] == index]
         body = _panel_texts(children, explicit)
         if len(panels) > 1:
-            lines.append(f"- Panel {k} of {len(panels)} ({_position(result.elements[index], result)}):")
+            lines.append(f"- Panel {k} of {len(panels)} ({_position(elements[index], result)}):")
             body = ["  " + line for line in body]
         lines += body
-    loose = [e for e in result.elements
-             if e.role != "axes" and (e.parent is None or e.parent not in panels)]
-    legend = [e.text for e in loose if e.role == "legend_text" and e.text.strip()]
-    if legend:
-        lines.append(f"- Legend entries: {_quoted(legend)}")
-    for role, name in (("suptitle", "Figure title"), ("annotation", "Figure texts")):
+    loose = [e for e in elements if e.role != "axes" and (
+        e.parent is None or e.parent in legends and legends[e.parent] is None)]
+    for role, name in (("legend_text", "Figure legend entries"), ("suptitle", "Figure title"),
+                       ("annotation", "Figure texts")):
         texts = [e.text for e in loose if e.role == role and e.text.strip()]
         if texts:
             lines.append(f"- {name}: {_quoted(texts)}")
     return lines
+
+
+def _legend_panels(elements: list[Element], panels: list[int]) -> dict[int, int | None]:
+    """The tracer gives legends no parent: a legend belongs to the panel holding its centre."""
+    owner = {}
+    for i, e in enumerate(elements):
+        if e.role == "legend":
+            cx, cy = (e.bbox[0] + e.bbox[2]) / 2, (e.bbox[1] + e.bbox[3]) / 2
+            inside = [p for p in panels if elements[p].bbox[0] <= cx <= elements[p].bbox[2]
+                      and elements[p].bbox[1] <= cy <= elements[p].bbox[3]]
+            owner[i] = inside[0] if inside else None
+    return owner
 
 
 def _panel_texts(children: list[Element], explicit: dict[str, bool]) -> list[str]:
