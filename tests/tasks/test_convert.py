@@ -154,7 +154,8 @@ def test_web_outline_shows_layout_table_rows_and_nesting_but_no_script():
       <nav><ul><li>Home<li>About</ul></nav>
       <div class="cols"><div class="side"><p>Left <a href="#">more</a> text</div>
       <div><table><tr><td>Price<td>$12</tr><tr><td>Tax</td><td>$1</td></tr></table></div></div>
-      <script>document.write("hidden")</script><footer><button>Buy</button></footer></body></html>"""
+      <script>document.write("hidden")</script>
+      <footer><button>Buy</button></footer></body></html>"""
     outline = web_prompt(page).split("Page outline (indentation = nesting):\n")[1].splitlines()
     assert outline == ["Navigation bar:", "  List:", "    - Home", "    - About",
                        "Columns side by side:", "  Column:", "    Paragraph: Left more text",

@@ -174,7 +174,8 @@ def _within_budget(statements: list[str]) -> str:
 
 
 def _assigned(stmt: ast.stmt) -> set[str]:
-    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in ast.walk(stmt)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _is_seed(stmt: ast.Expr) -> bool:

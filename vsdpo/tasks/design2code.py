@@ -30,7 +30,8 @@ LANDMARKS = {"header": "Header", "nav": "Navigation bar", "main": "Main content"
 COLUMN_CLASS = re.compile(r"(^|[-_ ])(col|column|columns|sidebar|grid)([-_ ]|$)", re.I)
 CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 CSS_CLASS = re.compile(r"\.([\w-]+)\s*$")
-SIDE_BY_SIDE = re.compile(r"display\s*:\s*(inline-)?(flex|grid)\b(?![^;]*;?\s*flex-direction\s*:\s*column)")
+SIDE_BY_SIDE = re.compile(r"display\s*:\s*(inline-)?(flex|grid)\b")
+STACKED_FLEX = re.compile(r"flex-direction\s*:\s*column")
 FLOATS = re.compile(r"float\s*:\s*(left|right)|display\s*:\s*table-cell")
 FULL_WIDTH = re.compile(r"(^|[;\s])width\s*:\s*100%")  # a full-width float stacks, not a column
 MAX_WORDS = 30
@@ -222,7 +223,8 @@ def _css_layout(css: str) -> dict[str, set[str]]:
 
 
 def _box_layout(declarations: str) -> set[str]:
-    kinds = {"row"} if SIDE_BY_SIDE.search(declarations) else set()
+    row = SIDE_BY_SIDE.search(declarations) and not STACKED_FLEX.search(declarations)
+    kinds = {"row"} if row else set()
     if FLOATS.search(declarations) and not FULL_WIDTH.search(declarations):
         kinds.add("column")
     return kinds
