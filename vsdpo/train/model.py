@@ -76,17 +76,16 @@ def load_lm(cfg: ModelConfig, device: torch.device) -> PreTrainedModel:
 
 
 def resolve_model_path(path: str) -> str:
-    """`warmstart` names the embedded default: built once (rank 0 first), then cached."""
+    """`warmstart` names the embedded default: built once by rank 0, then cached; the other
+    ranks take rank 0's path (their own cache key could differ if the sources just changed)."""
     if path != "warmstart":
         return path
     from vsdpo.warmstart import warmstart
-    if dist.is_initialized() and dist.get_rank() != 0:
-        dist.barrier()
-        return str(warmstart(log=lambda *_: None))
-    built = str(warmstart())
-    if dist.is_initialized():
-        dist.barrier()
-    return built
+    if not dist.is_initialized():
+        return str(warmstart())
+    built = [str(warmstart()) if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(built)
+    return built[0]
 
 
 def load_tokenizer(cfg: ModelConfig):

@@ -185,6 +185,8 @@ def _seed_everything(seed: int, rank: int) -> None:
 
 @contextlib.contextmanager
 def _timed(times: dict, key: str):
+    """Time a stage, and name it in torch.profiler traces (bench/step.py --profile)."""
     t0 = time.perf_counter()
-    yield
+    with torch.profiler.record_function(key):
+        yield
     times[key] = time.perf_counter() - t0
