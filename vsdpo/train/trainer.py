@@ -27,12 +27,12 @@ from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.metrics import MetricLogger, step_metrics
 from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
                                resolve_model_path)
+from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
 from vsdpo.train.weight_sync import full_weights
-from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
 
 
 class Trainer:
@@ -97,7 +97,8 @@ class Trainer:
         Of its tensor-parallel group's prompts, a rank keeps every `tp`-th."""
         g = self.cfg.rollout.group_size
         sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens)
-        completions = self.generator.generate([format_prompt(t.prompt) for t in tasks], g, sampling)
+        prompts = [student_prompt(self.tokenizer, t.prompt) for t in tasks]
+        completions = self.generator.generate(prompts, g, sampling)
         completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
         offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
         return [tasks[c.prompt_index] for c in completions], completions, offsets
@@ -110,7 +111,8 @@ class Trainer:
         adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
                                  scale_by_std=self.cfg.feedback.scale_by_std)
         encode = lambda text: self.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-        return [Sample(encode(format_prompt(task.prompt)), encode(format_teacher_prompt(s.context)),
+        return [Sample(encode(student_prompt(self.tokenizer, task.prompt)),
+                       encode(teacher_prompt(self.tokenizer, s.context)),
                        c.token_ids, c.logprobs, s.credit_T, float(a))
                 for task, c, s, a in zip(tasks_N, completions, scored, adv_N)]
 
@@ -123,8 +125,6 @@ class Trainer:
 
     def sync_weights(self) -> None:
         """Stream the full weights (collectives, bucket by bucket) into every rank's engine."""
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()  # hand the update's cached blocks back before the engine wakes
         self.generator.load_weights(
             full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20))
 
