@@ -3,6 +3,7 @@ and report exec rate, defect rate (overall and by kind) and mean reward.
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml
 
+Prompts and code extraction are the trainer's (`vsdpo.train.prompts`, `vsdpo.feedback.extract`).
 A defect counts only on a program that ran (`ok`): a crash is an exec failure, not a defect.
 """
 
@@ -12,12 +13,13 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward
+from vsdpo.feedback.extract import extract_code
 from vsdpo.render import Artifact, RenderPool
 from vsdpo.render.types import DEFECT_KINDS
 from vsdpo.rollout import HFGenerator, SamplingParams
 from vsdpo.train.data import build_tasks
 from vsdpo.train.model import load_lm, load_tokenizer
-from vsdpo.warmstart.tokenizer import format_prompt
+from vsdpo.train.prompts import student_prompt
 
 BATCH = 16
 
@@ -26,13 +28,14 @@ def evaluate(cfg: Config) -> dict[str, float]:
     """Metrics of `cfg.model.path` on `cfg.tasks`' eval split, sampled with the run's
     temperature and seed (the same numbers for the same model and config)."""
     tasks = build_tasks(cfg.tasks, split="eval")
-    generator = HFGenerator(load_lm(cfg.model, torch.device("cpu")), load_tokenizer(cfg.model))
+    tokenizer = load_tokenizer(cfg.model)
+    generator = HFGenerator(load_lm(cfg.model, torch.device("cpu")), tokenizer)
     sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.max_new_tokens)
     torch.manual_seed(cfg.train.seed)
     codes = []
     for i in range(0, len(tasks), BATCH):
-        prompts = [format_prompt(t.prompt) for t in tasks[i:i + BATCH]]
-        codes += [c.text for c in generator.generate(prompts, 1, sampling)]
+        prompts = [student_prompt(tokenizer, t.prompt) for t in tasks[i:i + BATCH]]
+        codes += [extract_code(c.text)[0] for c in generator.generate(prompts, 1, sampling)]
     results = asyncio.run(_render(cfg, [Artifact(t.domain, c) for t, c in zip(tasks, codes)]))
     n = len(tasks)
     metrics = {"exec_rate": sum(r.ok for r in results) / n,

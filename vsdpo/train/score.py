@@ -1,8 +1,11 @@
 """The render-and-score stage: completions → renders → reward, credit, teacher context.
 
-`RenderScorer` is the real stage (the browser/sandbox pool and `vsdpo.feedback`); the
-trainer only needs something with the same `score` coroutine, which is how tests drive
-the loop with hand-made rewards where rendering is beside the point.
+`RenderScorer` is the real stage (the browser/sandbox pool and `vsdpo.feedback`). It
+renders the code inside each completion (`vsdpo.feedback.extract`: the first Markdown fenced
+block, else the whole text) and maps the token offsets into that code, so credit lands on
+the program's tokens and never on fences or prose. The trainer only needs something with
+the same `score` coroutine, which is how tests drive the loop with hand-made rewards where
+rendering is beside the point.
 """
 
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from typing import Protocol
 import torch
 
 from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
+from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.render import Artifact
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
@@ -36,7 +40,8 @@ class RenderScorer:
         self.pool, self.alpha, self.sibling = pool, alpha, sibling
 
     async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
-        codes = [c.text for c in completions]
+        extracted = [extract_code(c.text) for c in completions]
+        codes = [code for code, _ in extracted]
         results = await self.pool.render(
             [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)])
         rewards = [reward(t, r) for t, r in zip(tasks, results)]
@@ -44,8 +49,9 @@ class RenderScorer:
         for i, (task, result) in enumerate(zip(tasks, results)):
             sibling = self._sibling(i, codes, results, rewards, group_size)
             context = teacher_context(task, result, sibling, code=codes[i])
-            credit_T = credit_weights(codes[i], offsets[i], result.defects, self.alpha,
-                                      elements=result.elements, domain=task.domain)
+            credit_T = credit_weights(codes[i], offsets_into_code(offsets[i], extracted[i][1]),
+                                      result.defects, self.alpha, elements=result.elements,
+                                      domain=task.domain)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
                                  context, credit_T))
         return scored
