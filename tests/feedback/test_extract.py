@@ -24,6 +24,10 @@ def test_html_and_bare_fences_and_indented_fences_are_recognised():
     assert extract_code(f"Page:\n  ```html\n{html}  ```\n")[0] == html
 
 
+def test_windows_line_endings_close_the_fence():
+    assert extract_code("Hi\r\n```python\r\nx = 1\r\n```\r\nbye")[0] == "x = 1\r\n"
+
+
 def test_only_the_first_of_two_blocks_is_taken():
     text = f"```python\n{CODE}```\nOr else:\n```python\nprint('other')\n```\n"
     assert extract_code(text)[0] == CODE

@@ -15,6 +15,7 @@ from vsdpo.render.chart import ChartConfig
 from vsdpo.rollout import Completion, HFGenerator, SamplingParams
 from vsdpo.tasks import Task
 from vsdpo.train.batch import token_offsets
+from vsdpo.train.evaluate import evaluate
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.score import RenderScorer
 from vsdpo.train.tiny import CORPUS
@@ -105,23 +106,45 @@ def test_rollouts_of_a_chat_template_model_end_at_im_end(chat_model_dir):
         assert "<|im_end|>" not in c.text and (c.finished or len(c.token_ids) == 8)
 
 
+@pytest.fixture
+def sampled_prompts(monkeypatch) -> list[str]:
+    """Every prompt `HFGenerator.generate` is called with (the real method still runs)."""
+    seen, generate = [], HFGenerator.generate
+
+    def spy(self, prompts, *args):
+        seen.extend(prompts)
+        return generate(self, prompts, *args)
+    monkeypatch.setattr(HFGenerator, "generate", spy)
+    return seen
+
+
+def is_chat_prompt(prompt: str) -> bool:
+    return prompt.startswith(SYSTEM + "<|im_start|>user\n") and prompt.endswith(
+        "<|im_end|>\n<|im_start|>assistant\n")
+
+
 def test_the_trainer_prompts_student_and_teacher_through_the_chat_template(
-        chat_model_dir, tmp_path, process_group):
+        chat_model_dir, tmp_path, process_group, sampled_prompts):
     cfg = tiny_config(chat_model_dir, tmp_path / "run", "rollout.max_new_tokens=4")
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
-    seen = []
-    generate = trainer.generator.generate
-    trainer.generator.generate = lambda prompts, *a: (seen.extend(prompts), generate(prompts, *a))[1]
     tasks_N, completions, offsets = trainer.rollout(trainer.tasks.next())
     samples = trainer.make_samples(tasks_N, completions,
                                    trainer.render_and_score(tasks_N, completions, offsets))
     trainer.close()
+    assert sampled_prompts and all(is_chat_prompt(p) for p in sampled_prompts)
     tok = trainer.tokenizer
-    assert seen and all(p.startswith(SYSTEM) and p.endswith("<|im_start|>assistant\n") for p in seen)
+    encode = lambda text: tok(text, add_special_tokens=False).input_ids  # noqa: E731
     for task, s in zip(tasks_N, samples):
-        encode = lambda text: tok(text, add_special_tokens=False).input_ids  # noqa: E731
         assert s.prompt_ids == encode(student_prompt(tok, task.prompt))
         assert s.teacher_ids == encode(teacher_prompt(tok, CONTEXT))
+
+
+def test_evaluation_samples_through_the_chat_template(chat_model_dir, tmp_path, sampled_prompts):
+    cfg = tiny_config(chat_model_dir, tmp_path / "run", "rollout.max_new_tokens=4",
+                      "tasks.num_eval=2", "render.num_browsers=1")
+    metrics = evaluate(cfg)
+    assert len(sampled_prompts) == 2 and all(is_chat_prompt(p) for p in sampled_prompts)
+    assert 0.0 <= metrics["exec_rate"] <= 1.0
 
 
 def test_credit_on_a_fenced_chart_lands_exactly_on_the_guilty_statement():

@@ -21,7 +21,8 @@ def code_span(text: str) -> Span:
     if opening is None:
         return 0, len(text)
     start = opening.end()
-    closing = re.compile(rf"^[ \t]*{opening.group(1)}`*[ \t]*$", re.MULTILINE).search(text, start)
+    fence = opening.group(1)  # closed by a line of at least as many backticks
+    closing = re.compile(rf"^[ \t]*{fence}`*[ \t\r]*$", re.MULTILINE).search(text, start)
     return start, closing.start() if closing else len(text)
 
 
