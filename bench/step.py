@@ -49,7 +49,8 @@ def main() -> None:
             "warmup_steps": args.warmup, "summary": _summary(steps, samples), "steps": steps}
         name = f"step_{Path(args.config).stem}_{cfg.rollout.backend}_{device_slug()}.json"
         write_result(payload, Path(args.out) if args.out else RESULTS_DIR / name)
-    dist.destroy_process_group()
+    if dist.is_initialized():  # a vLLM engine's shutdown destroys it already
+        dist.destroy_process_group()
 
 
 def _run(trainer: Trainer, args) -> list[dict]:

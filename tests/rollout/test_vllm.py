@@ -27,7 +27,9 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine(model_dir):
     from vsdpo.rollout.vllm import VLLMGenerator
-    return VLLMGenerator(str(model_dir), VLLMConfig(max_model_len=256), seed=0)
+    engine = VLLMGenerator(str(model_dir), VLLMConfig(max_model_len=256), seed=0)
+    yield engine
+    engine.close()  # also ends the process group the engine started, for the tests after
 
 
 def _hf(model_dir, shift: float = 0.0):

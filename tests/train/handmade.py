@@ -81,7 +81,8 @@ def _train(model_dir, run_dir, overrides):
         trainer.train()
     finally:
         trainer.close()
-        dist.destroy_process_group()
+        if dist.is_initialized():  # a vLLM engine's shutdown destroys it already
+            dist.destroy_process_group()
 
 
 class KillingScorer(LetterScorer):
@@ -107,7 +108,8 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     trainer = Trainer(cfg, scorer=KillingScorer(cfg.train.alpha, kill_at))
     trainer.train()
     trainer.close()
-    dist.destroy_process_group()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def fixed_samples(vocab_size: int, num: int = 8, seed: int = 0):

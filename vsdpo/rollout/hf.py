@@ -55,6 +55,9 @@ class HFGenerator:
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
                              f"({len(missing)} parameters in all)")
 
+    def close(self) -> None:
+        self.model = None  # the copy's memory goes now, not with the trainer
+
     def _generation_config(self, sampling: SamplingParams) -> GenerationConfig:
         greedy = sampling.temperature == 0
         return GenerationConfig(

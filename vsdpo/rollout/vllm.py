@@ -83,6 +83,12 @@ class VLLMGenerator:
             self.asleep = False
         self.llm.reset_prefix_cache()
 
+    def close(self) -> None:
+        """Shut the engine down now. vLLM's teardown destroys the default process group as
+        well, so it must run before the trainer's own; left to interpreter exit, it would run
+        after, and fail."""
+        self.llm.llm_engine.engine_core.shutdown()
+
 
     def _completion(self, prompt_index: int, out) -> Completion:
         """Decoded in one go, as the transformers backend does: vLLM's incremental text holds

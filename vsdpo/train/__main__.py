@@ -22,7 +22,8 @@ def run(cfg: Config) -> None:
         trainer.train()
     finally:
         trainer.close()
-        dist.destroy_process_group()
+        if dist.is_initialized():  # a vLLM engine's shutdown destroys it already
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -143,8 +143,10 @@ class Trainer:
         dist.barrier()
 
     def close(self) -> None:
+        """Stop the render pool and the rollout engine (vLLM's takes the process group along)."""
         self.loop.run_until_complete(self.exit_stack.aclose())
         self.loop.close()
+        self.generator.close()
 
     def _resume(self) -> int:
         path = latest_checkpoint(self.run_dir)
