@@ -147,7 +147,9 @@ class BrowserPool:
     async def run(self, job, javascript: bool):
         """`await job(page, cdp)` on a free slot; a crash is retried once on a rebuilt slot.
 
-        Raises `RenderTimeout` when the job outlives the timeout, or the second failure.
+        Raises `RenderTimeout` when the job outlives the timeout, or the second failure. A
+        slot whose job raised is rebuilt before its next use (scripts of one artifact can
+        leave globals behind that `set_content` does not reset).
         """
         for attempt in range(2):
             slot = await self.free.get()
@@ -161,5 +163,8 @@ class BrowserPool:
                 await self._discard(slot)
                 if attempt == 1:
                     raise
+            except Exception:  # e.g. a page script broke the probe: that page state is spent
+                await self._discard(slot)
+                raise
             finally:
                 self.free.put_nowait(slot)

@@ -34,7 +34,7 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     if page.viewport_size != {"width": width, "height": height}:
         await page.set_viewport_size({"width": width, "height": height})
     await page.set_content(smap.html, wait_until="load")
-    probe = await run_probe(page, smap, settings.max_dom_nodes)
+    probe = await run_probe(cdp, smap, settings.max_dom_nodes)
     shot_h = height if slide else min(max(probe.page[1], height), settings.max_page_height)
     image = None
     if settings.screenshot:
