@@ -74,6 +74,14 @@ def test_sampled_logprobs_match_the_trainers_after_temperature(engine, model_dir
         torch.testing.assert_close(c.logprobs.double(), expected, atol=1e-4, rtol=0)
 
 
+def test_sampling_is_reproduced_by_its_seed(engine, model_dir):
+    engine.load_weights(_hf(model_dir).named_parameters())
+    ids = lambda seed: [c.token_ids for c in engine.generate(  # noqa: E731
+        PROMPTS, 2, SamplingParams(temperature=1.0, max_new_tokens=12, seed=seed))]
+    first = ids(7)
+    assert ids(7) == first and ids(8) != first
+
+
 def test_after_a_weight_update_the_engine_scores_like_the_new_trainer(engine, model_dir):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     old, new = _hf(model_dir), _hf(model_dir, shift=0.05)

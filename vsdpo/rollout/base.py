@@ -19,6 +19,8 @@ import torch
 class SamplingParams:
     temperature: float = 1.0      # 0: greedy (log-probs then come from temperature 1)
     max_new_tokens: int = 128
+    seed: int = 0                 # vLLM: this call's sampling seed (the trainer passes its step,
+                                  # so a resumed run samples what the uninterrupted one did)
 
 
 @dataclass

@@ -49,15 +49,13 @@ class VLLMGenerator:
         self.seed = seed
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
-        self.calls = 0
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
         from vllm import SamplingParams as VLLMSamplingParams
 
-        self.calls += 1
         params = [VLLMSamplingParams(
             n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
-            logprobs=0, seed=hash((self.seed, self.calls, i)) % 2**31, detokenize=False)
+            logprobs=0, seed=hash((self.seed, sampling.seed, i)) % 2**31, detokenize=False)
             for i in range(len(prompts))]  # seeded per request: reproducible, TP ranks agree
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         completions = [self._completion(i, c) for i, out in enumerate(outputs)
@@ -88,7 +86,6 @@ class VLLMGenerator:
         well, so it must run before the trainer's own; left to interpreter exit, it would run
         after, and fail."""
         self.llm.llm_engine.engine_core.shutdown()
-
 
     def _completion(self, prompt_index: int, out) -> Completion:
         """Decoded in one go, as the transformers backend does: vLLM's incremental text holds

@@ -96,7 +96,8 @@ class Trainer:
         """G samples per task; returns the task of each sample, the samples, token offsets.
         Of its tensor-parallel group's prompts, a rank keeps every `tp`-th."""
         g = self.cfg.rollout.group_size
-        sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens)
+        sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens,
+                                  seed=self.step + 1)
         prompts = [student_prompt(self.tokenizer, t.prompt) for t in tasks]
         completions = self.generator.generate(prompts, g, sampling)
         completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
