@@ -6,8 +6,9 @@ a fresh browser launched per page doing the same work. Charts: the ChartMimic fi
 through the pool's warm sandboxed workers (tracing and detectors included) against a fresh
 `python script.py` per chart (Agg backend, savefig). Both sides run `cpu_count` renders at
 a time. Reported: median and p20/p80 items/s over the repetitions, the CPU time per item of
-the whole process tree (browsers and workers included: the load-independent cost), and the
-speed-up. Variants of our pool: web pages only, slides only, the first screen only
+the whole process tree (browsers and workers included: the load-independent cost) with its
+split by process kind (this Python process, Playwright's driver, the browser, renderer and
+GPU processes, chart workers), and the speed-up. Variants of our pool: web pages only, slides only, the first screen only
 (`max_page_height=800`), and no screenshot (`screenshot=False`).
 
 Usage:  python bench/render.py [--quick] [--reps R] [--naive-reps R] [--out PATH]
@@ -65,42 +66,68 @@ def chart_scripts() -> list[Path]:
     return sorted((FIXTURES / "chartmimic").glob("*.py"))
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process, its reaped children and every live descendant (browsers)."""
+def _process_kind(argv: list[str]) -> str:
+    """Which part of the pipeline a descendant process is, from its command line."""
+    if not argv:
+        return "other"
+    kind = next((a.split("=", 1)[1] for a in argv if a.startswith("--type=")), None)
+    if kind is not None:
+        return {"renderer": "renderer", "gpu-process": "gpu"}.get(kind, "chromium_other")
+    name = Path(argv[0]).name
+    if name in ("chromium", "chrome"):
+        return "browser"
+    return "playwright_driver" if name == "node" else "workers"
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds of this process (with its reaped children) and of every live descendant,
+    by kind: browser, renderer, gpu, chromium_other, playwright_driver, workers."""
     t = os.times()
-    total = t.user + t.system + t.children_user + t.children_system
-    hz, parent, cpu = os.sysconf("SC_CLK_TCK"), {}, {}
+    out = {"python": t.user + t.system + t.children_user + t.children_system}
+    hz, parent, cpu, argv = os.sysconf("SC_CLK_TCK"), {}, {}, {}
     for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
         try:
             fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            # Chromium rewrites its title into one space-joined argument.
+            argv[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
+        except (OSError, IndexError, UnicodeDecodeError):
             continue
-        if d.name.isdigit():
-            parent[int(d.name)] = int(fields[1])
-            cpu[int(d.name)] = sum(int(f) for f in fields[11:15]) / hz
+        parent[int(d.name)] = int(fields[1])
+        cpu[int(d.name)] = sum(int(f) for f in fields[11:15]) / hz
     me = os.getpid()
     for pid in cpu:
         p = parent.get(pid, 1)
         while p > 1 and p != me:
             p = parent.get(p, 1)
-        total += cpu[pid] if p == me else 0.0
-    return total
+        if p == me:
+            kind = _process_kind(argv[pid])
+            out[kind] = out.get(kind, 0.0) + cpu[pid]
+    return out
 
 
 async def timed(coro_fn, count: int, runs: list):
-    """Run one pass; record (items, wall s, CPU s of the whole process tree)."""
-    wall, cpu = time.perf_counter(), cpu_seconds()
+    """Run one pass; record (items, wall s, CPU s of the whole process tree by kind)."""
+    wall, cpu = time.perf_counter(), cpu_by_process()
     await coro_fn()
-    runs.append((count, time.perf_counter() - wall, cpu_seconds() - cpu))
+    after = cpu_by_process()
+    runs.append((count, time.perf_counter() - wall,
+                 {k: v - cpu.get(k, 0.0) for k, v in after.items()}))
 
 
-def rates(runs: list[tuple[int, float, float]]) -> dict:
-    """Median and p20/p80 of items/s over repetitions, and the CPU cost per item."""
+def rates(runs: list[tuple[int, float, dict]]) -> dict:
+    """Median and p20/p80 of items/s over repetitions, and the CPU cost per item (total and
+    by process kind: where the milliseconds go)."""
     r = [n / s for n, s, _ in runs]
     q = statistics.quantiles(r, n=5, method="inclusive") if len(r) > 1 else [r[0]] * 4
-    cpu_ms = statistics.median(c / n * 1e3 for n, _, c in runs)
+    cpu_ms = statistics.median(sum(c.values()) / n * 1e3 for n, _, c in runs)
+    kinds = sorted({k for _, _, c in runs for k in c})
+    by_kind = {k: round(statistics.median(c.get(k, 0.0) / n * 1e3 for n, _, c in runs), 1)
+               for k in kinds}
     return {"median": statistics.median(r), "p20": q[0], "p80": q[3], "reps": len(r),
-            "cpu_ms_per_item": cpu_ms, "cpu_bound_per_s_on_2_cores": 2e3 / cpu_ms}
+            "cpu_ms_per_item": cpu_ms, "cpu_bound_per_s_on_2_cores": 2e3 / cpu_ms,
+            "cpu_ms_per_item_by_process": {k: v for k, v in by_kind.items() if v > 0}}
 
 
 async def bounded(jobs, limit: int):
