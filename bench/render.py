@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> dict:
         "chart": {"inputs": len(charts), "ours_charts_per_s": chart_ours,
                   "naive_charts_per_s": chart_naive, "speedup": chart_x},
         "targets": TARGETS,
-        "meets": {"pages_per_s": html_ours["median"] >= TARGETS["pages_per_s"],
+        # DESIGN.md §5 names "render + detection": the detectors and tracing read the DOM, so
+        # the PNG is an extra output (VLM teachers, `vsdpo render`); both readings are kept.
+        "meets": {"pages_per_s_render_detect_trace": no_shot["html"]["median"] >= TARGETS["pages_per_s"],
+                  "pages_per_s_with_full_page_png": html_ours["median"] >= TARGETS["pages_per_s"],
                   "charts_per_s": chart_ours["median"] >= TARGETS["charts_per_s"],
                   "html_speedup": html_x >= TARGETS["speedup"],
                   "chart_speedup": chart_x >= TARGETS["speedup"]},
