@@ -52,12 +52,17 @@ class VLLMGenerator:
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
         from vllm import SamplingParams as VLLMSamplingParams
+        from vllm.inputs import TokensPrompt
 
+        # token ids, not text: vLLM would add the tokenizer's special tokens (a second BOS
+        # for Llama-style tokenizers), and the trainer scores the prompt without them
+        inputs = [TokensPrompt(prompt_token_ids=self.tokenizer(p, add_special_tokens=False).input_ids)
+                  for p in prompts]
         params = [VLLMSamplingParams(
             n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
             logprobs=0, seed=hash((self.seed, sampling.seed, i)) % 2**31, detokenize=False)
             for i in range(len(prompts))]  # seeded per request: reproducible, TP ranks agree
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
         completions = [self._completion(i, c) for i, out in enumerate(outputs)
                        for c in sorted(out.outputs, key=lambda c: c.index)]
         if self.sleeps:
