@@ -68,13 +68,6 @@ def test_an_infinite_script_loop_times_out_and_the_pool_keeps_serving(html_pool)
     assert_serves(html_pool)
 
 
-def test_a_page_script_that_breaks_the_probe_is_an_error_result_and_the_pool_keeps_serving(html_pool):
-    code = "<p>hi</p><script>JSON.stringify = () => { throw new Error('no json'); };</script>"
-    result = html_pool.one("web", code)
-    assert not result.ok and "DOM probe failed" in result.error and "no json" in result.error
-    assert_serves(html_pool)
-
-
 def test_a_100k_node_dom_is_walked_up_to_the_node_cap(html_pool):
     start = time.monotonic()
     result = html_pool.one("web", "<div>" + "<span>x</span>" * 100_000 + "</div>")

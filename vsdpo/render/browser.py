@@ -163,7 +163,7 @@ class BrowserPool:
                 await self._discard(slot)
                 if attempt == 1:
                     raise
-            except Exception:  # e.g. a page script broke the probe: that page state is spent
+            except Exception:  # e.g. the probe failed: that page state is spent
                 await self._discard(slot)
                 raise
             finally:

@@ -1,4 +1,5 @@
-// One walk over the rendered DOM, returned as compact parallel arrays (one page.evaluate).
+// One walk over the rendered DOM, returned as compact parallel arrays (one Runtime.evaluate,
+// in the probe's isolated world: page scripts cannot patch the built-ins used here).
 // Argument: [maxNodes, selectors]. Boxes are [x0, y0, x1, y1] in page pixels. Returns a JSON
 // string: Playwright's structured serialisation of nested arrays is ~10x slower.
 ([maxNodes, selectors]) => {

@@ -1,0 +1,66 @@
+"""The DOM probe runs in its own JavaScript world: with JavaScript on, page scripts that patch
+the built-ins it calls, or globals left by the previous artifact on the same page, change
+nothing it measures. Real Chromium (the shared `html_pool`, JavaScript on for `web`)."""
+
+from vsdpo.render import Artifact
+
+BOXES = """<html><body><div style="position:relative;height:120px">
+<p style="position:absolute;top:10px;left:10px;margin:0;font-size:20px">Quarterly revenue</p>
+<p style="position:absolute;top:16px;left:30px;margin:0;font-size:20px">Growth by region</p>
+</div>{script}</body></html>"""
+
+# The probe's measurements, quietly faked to say "nothing visible here, nothing overlaps".
+FAKE = """<script>
+Element.prototype.getBoundingClientRect = () => new DOMRect(0, 0, 0, 0);
+Element.prototype.getClientRects = () => [];
+Range.prototype.getClientRects = () => [];
+const realStyle = window.getComputedStyle;
+window.getComputedStyle = (el) => new Proxy(realStyle(el), {get: (cs, key) =>
+  key === "visibility" ? "hidden" : key === "opacity" ? "0" : cs[key]});
+window.__vsdpo_probe = {hidden: true};
+</script>"""
+
+# Says in the DOM whether the previous artifact's global survived in the page's own world.
+REPORT = """<script>
+document.getElementById("leak").textContent = "leak:" + typeof window.__vsdpo_probe;
+</script>"""
+
+
+def overlaps(result) -> list[tuple]:
+    assert result.ok, result.error
+    return [(d.bbox, tuple(d.spans)) for d in result.defects if d.kind == "overlap"]
+
+
+def test_faked_measurements_do_not_hide_an_overlap_or_change_any_defect(html_pool):
+    clean_code, faked_code = BOXES.format(script=""), BOXES.format(script=FAKE)
+    clean, faked = html_pool.render([Artifact("web", clean_code), Artifact("web", faked_code)])
+    ((_, spans),) = overlaps(faked)
+    blamed = [faked_code[a:b] for a, b in spans]
+    assert any(s.startswith("<p style") and "top:10px" in s for s in blamed)
+    assert any(s.startswith("<p style") and "top:16px" in s for s in blamed)
+    assert [(d.kind, d.bbox, d.spans, d.message) for d in faked.defects] == \
+        [(d.kind, d.bbox, d.spans, d.message) for d in clean.defects]
+    assert [e.bbox for e in faked.elements] == [e.bbox for e in clean.elements]
+
+
+def test_globals_and_patches_left_by_one_artifact_do_not_reach_the_next_artifacts_probe(html_pool):
+    slots = len(html_pool.pool.browsers.slots)
+    first = html_pool.render([Artifact("web", BOXES.format(script=FAKE))] * slots)
+    assert all(r.ok for r in first), [r.error for r in first]
+    # Every slot's window now holds the fakes and the global; the next artifact adds no script
+    # of its own that patches anything.
+    code = BOXES.format(script='<p id="leak">?</p>' + REPORT)
+    for result in html_pool.render([Artifact("web", code)] * slots):
+        assert "leak:object" in [e.text for e in result.elements]  # the page's world kept it
+        ((bbox, spans),) = overlaps(result)
+        blamed = [code[a:b] for a, b in spans]
+        assert any(s.startswith("<p style") and "top:10px" in s for s in blamed)
+        assert any(s.startswith("<p style") and "top:16px" in s for s in blamed)
+        assert bbox[2] - bbox[0] > 1 and bbox[3] - bbox[1] > 1
+
+
+def test_a_page_that_breaks_json_stringify_still_renders(html_pool):
+    code = "<p>hi</p><script>JSON.stringify = () => { throw new Error('no json'); };</script>"
+    result = html_pool.one("web", code)
+    assert result.ok, result.error
+    assert "hi" in [e.text for e in result.elements]
