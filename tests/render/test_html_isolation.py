@@ -3,6 +3,7 @@ the built-ins it calls, or globals left by the previous artifact on the same pag
 nothing it measures. Real Chromium (the shared `html_pool`, JavaScript on for `web`)."""
 
 from vsdpo.render import Artifact
+from vsdpo.render.probe_world import _worlds, evaluate_isolated
 
 BOXES = """<html><body><div style="position:relative;height:120px">
 <p style="position:absolute;top:10px;left:10px;margin:0;font-size:20px">Quarterly revenue</p>
@@ -64,3 +65,21 @@ def test_a_page_that_breaks_json_stringify_still_renders(html_pool):
     result = html_pool.one("web", code)
     assert result.ok, result.error
     assert "hi" in [e.text for e in result.elements]
+
+
+def test_a_new_document_gets_a_new_world_that_page_scripts_still_cannot_reach(html_pool):
+    script = "<script>JSON.stringify = null; window.__vsdpo_world = 'forged';</script>"
+    seen = "document.querySelector('p').textContent + ' ' + typeof JSON.stringify"
+
+    async def job(page, cdp):
+        await page.set_content("<p>first</p>" + script)
+        first = await evaluate_isolated(cdp, seen)
+        world = _worlds[cdp][1]
+        await page.goto("data:text/html,<p>second</p>" + script)  # a new document
+        second = await evaluate_isolated(cdp, seen)
+        return first, second, world != _worlds[cdp][1]
+
+    replies = html_pool.loop.run_until_complete(html_pool.pool.browsers.run(job, True))
+    first, second, remade = replies
+    assert first["result"]["value"] == "first function"
+    assert second["result"]["value"] == "second function" and remade

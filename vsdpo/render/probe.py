@@ -1,9 +1,8 @@
 """The DOM probe: one `Runtime.evaluate` that measures every rendered element.
 
-It runs in an isolated JavaScript world of its own: the DOM is the page's, the built-ins
-(`getBoundingClientRect`, `getComputedStyle`, `Range`, `JSON`, ...) and globals are not. With
-JavaScript enabled, a page script therefore can neither fake a measurement to hide a defect nor
-leave globals behind for the next artifact's probe (`set_content` keeps the window).
+It runs in an isolated JavaScript world of its own (`probe_world.py`): with JavaScript
+enabled, a page script can neither fake a measurement to hide a defect nor leave globals
+behind for the next artifact's probe.
 
 `dom_probe.js` walks the DOM once (bounded by `max_nodes`) and returns parallel arrays: box,
 source span, parent, direct text and its line boxes, scroll/client sizes, overflow, font,
@@ -15,14 +14,12 @@ source span.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
+from vsdpo.render.probe_world import evaluate_isolated
 from vsdpo.render.source_map import Rule, SourceMap, parse_span
 from vsdpo.render.types import BBox, Element, Span
 
 PROBE_JS = (Path(__file__).parent / "dom_probe.js").read_text()
-WORLD_NAME = "vsdpo-probe"
-_main_frames: WeakKeyDictionary = WeakKeyDictionary()  # CDP session -> its page's main frame id
 
 # Rules are matched in the browser only when they declare something a detector may blame.
 BLAMEABLE = ("width", "height", "min-", "max-", "overflow", "white-space", "font", "color",
@@ -64,33 +61,15 @@ class Probe:
         return p == a
 
 
-async def probe_world(cdp) -> int:
-    """The execution context id of the probe's isolated world on the current document.
-
-    Asked for on every page: a new document drops the world, while on the same document the
-    same-named world comes back (one round trip, ~0.7 CPU-ms). The main frame's id is fixed
-    for the life of the page, so it is fetched once per CDP session.
-    """
-    frame_id = _main_frames.get(cdp)
-    if frame_id is None:
-        tree = await cdp.send("Page.getFrameTree")
-        frame_id = _main_frames[cdp] = tree["frameTree"]["frame"]["id"]
-    world = await cdp.send("Page.createIsolatedWorld", {
-        "frameId": frame_id, "worldName": WORLD_NAME, "grantUniversalAccess": False})
-    return world["executionContextId"]
-
-
 async def run_probe(cdp, smap: SourceMap, max_nodes: int) -> Probe:
-    """Measure the page: one round trip for the world, one for the walk.
+    """Measure the page in one round trip (in the probe's isolated world).
 
     A raw CDP `Runtime.evaluate` with the arguments inlined as JSON: Playwright's `evaluate`
     would serialise and validate every selector on the way (about 1 ms of Python per page).
     """
     rules = [r for r in smap.rules if any(d.prop.startswith(BLAMEABLE) for d in r.declarations)]
     args = json.dumps([max_nodes, [r.selector for r in rules]])
-    reply = await cdp.send("Runtime.evaluate", {"expression": f"({PROBE_JS})({args})",
-                                                "contextId": await probe_world(cdp),
-                                                "returnByValue": True})
+    reply = await evaluate_isolated(cdp, f"({PROBE_JS})({args})")
     if "exceptionDetails" in reply:  # e.g. the walk ran out of stack or memory
         details = reply["exceptionDetails"]
         why = details.get("exception", {}).get("description") or details.get("text")
