@@ -7,10 +7,10 @@ world (CDP `Page.createIsolatedWorld`) the probe sees the same DOM through its o
 reach.
 
 A world lives as long as its document. Asking Chromium for it on every page costs a CDP round
-trip (~3 CPU-ms per page in the render pool), so its context id is kept per CDP session and
-the world is made again only when the id no longer works: the evaluation fails (the document
-is gone) or lands in a context without this process's random token (a context id can be
-reused by another renderer process after a cross-process navigation).
+trip (1–3 CPU-ms per page), so its context id is kept per CDP session and the world is made
+again only when the id no longer works: the evaluation fails (the document is gone) or lands
+in a context without this process's random token (a context id can be reused by another
+renderer process after a cross-process navigation).
 """
 
 import secrets
