@@ -18,6 +18,7 @@ while the weights are being gathered. CPU has no sleep mode; the engine stays re
 """
 
 import os
+import secrets
 from collections.abc import Iterable
 
 import torch
@@ -31,6 +32,12 @@ class VLLMGenerator:
     def __init__(self, model_path: str, cfg: VLLMConfig, seed: int, dtype: str = "float32"):
         """`seed` must be equal on the ranks of one tensor-parallel group, distinct across groups."""
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process
+        if dist.is_initialized():
+            # CPU tensor parallelism names its shared memory after this: a run that crashed
+            # leaves its segments behind, and a same-named new run (a resume) would fail
+            ident = [secrets.token_hex(4)]
+            dist.broadcast_object_list(ident)
+            os.environ["VLLM_DIST_IDENT"] = f"vsdpo-{ident[0]}"
         from vllm import LLM
 
         cuda = torch.cuda.is_available()

@@ -1,15 +1,17 @@
 """Weight sync: FSDP2 shards → full tensors under checkpoint names, one bucket at a time.
 
-The all-gathers of a bucket are issued together (asynchronously) and its tensors are then
-handed to the rollout engine one by one; the bucket is dropped before the next one is
-gathered, so the extra memory is one bucket, never a second copy of the model. The gathers
-are collectives: every rank must consume the stream to its end, in the same order.
+The all-gathers of a bucket are issued together (asynchronously) and all finished before its
+tensors are handed to the rollout engine one by one — no gather is in flight while the
+engine runs its own collectives. The bucket is dropped before the next one is gathered, so
+the extra memory is one bucket, never a second copy of the model. The gathers are
+collectives: every rank must consume the stream to its end, in the same order.
 """
 
 from collections.abc import Iterator
 
 import torch
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
+from torch.distributed._functional_collectives import AsyncCollectiveTensor
 from torch.distributed.tensor import DTensor, Replicate
 
 from vsdpo.train.model import Policy
@@ -21,9 +23,13 @@ def full_weights(policy: Policy, bucket_bytes: int) -> Iterator[tuple[str, torch
         bucket.append((checkpoint_name(name), _gather(param.detach())))
         size += param.numel() * param.element_size()
         if size >= bucket_bytes:
-            yield from bucket
+            yield from _finished(bucket)
             bucket, size = [], 0
-    yield from bucket
+    yield from _finished(bucket)
+
+
+def _finished(bucket: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    return [(name, t.wait() if isinstance(t, AsyncCollectiveTensor) else t) for name, t in bucket]
 
 
 def checkpoint_name(name: str) -> str:
