@@ -10,8 +10,8 @@ collectives: every rank must consume the stream to its end, in the same order.
 from collections.abc import Iterator
 
 import torch
-from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
 from torch.distributed._functional_collectives import AsyncCollectiveTensor
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
 from torch.distributed.tensor import DTensor, Replicate
 
 from vsdpo.train.model import Policy
