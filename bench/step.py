@@ -14,7 +14,6 @@ Writes bench/results/step_<config>_<backend>_<device>.json (override with --out)
 import argparse
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,12 +21,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import RESULTS_DIR, device_slug, run_metadata, write_result  # noqa: E402
-from vsdpo.config import load_config  # noqa: E402
-from vsdpo.train.metrics import TIME_KEYS  # noqa: E402
-from vsdpo.train.model import init_distributed  # noqa: E402
-from vsdpo.train.trainer import Trainer  # noqa: E402
+from common import RESULTS_DIR, device_slug, run_metadata, write_result
+from vsdpo.config import load_config
+from vsdpo.train.metrics import TIME_KEYS
+from vsdpo.train.model import init_distributed
+from vsdpo.train.trainer import Trainer
 
 
 def main() -> None:
