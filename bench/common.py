@@ -21,6 +21,7 @@ import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("VSDPO_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
 MIB = 2**20
 
 
@@ -105,6 +106,13 @@ def _proc_status_bytes(field: str) -> int:
     with open("/proc/self/status") as f:
         kib = next(int(line.split()[1]) for line in f if line.startswith(f"{field}:"))
     return kib * 1024
+
+
+def fixtures_dir() -> Path:
+    """The fixture corpora (`VSDPO_FIXTURES`, default `../shared/fixtures`); exits without them."""
+    if not FIXTURES.is_dir():
+        sys.exit(f"fixtures not found at {FIXTURES}: set VSDPO_FIXTURES to their folder")
+    return FIXTURES
 
 
 def run_json_subprocess(argv: list[str], env: dict[str, str] | None = None) -> dict:

@@ -29,12 +29,11 @@ from pathlib import Path
 
 import matplotlib
 
-from common import RESULTS_DIR, REPO_ROOT, run_metadata, write_result
+from common import RESULTS_DIR, fixtures_dir, run_metadata, write_result
 from vsdpo.render import Artifact, RenderConfig, RenderPool
 from vsdpo.render.browser import BrowserPool, find_chromium
 from vsdpo.render.html import HtmlSettings, render_html
 
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 TARGETS = {"pages_per_s": 25.0, "charts_per_s": 10.0, "speedup": 5.0}
 
 SLIDE = """<html><body style="margin:0;width:1280px;height:720px;font-family:sans-serif;background:{bg}">
@@ -58,12 +57,12 @@ def slides(n: int) -> list[str]:
 
 
 def html_artifacts() -> list[Artifact]:
-    pages = [Artifact("web", p.read_text()) for p in sorted((FIXTURES / "design2code").glob("*.html"))]
+    pages = [Artifact("web", p.read_text()) for p in sorted((fixtures_dir() / "design2code").glob("*.html"))]
     return pages + [Artifact("slide", s) for s in slides(12)]
 
 
 def chart_scripts() -> list[Path]:
-    return sorted((FIXTURES / "chartmimic").glob("*.py"))
+    return sorted((fixtures_dir() / "chartmimic").glob("*.py"))
 
 
 def _process_kind(argv: list[str]) -> str:

@@ -73,6 +73,8 @@ class TrainConfig:
     teacher: str = "ema"          # live | ema | frozen
     ema_rate: float = 0.05
     alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
+    max_skipped_steps: int = 3    # stop after this many updates in a row skipped (non-finite)
+    collective_timeout_s: float = 1800.0  # a collective waiting longer fails (dead/stuck rank)
 
 
 @dataclass
@@ -165,6 +167,12 @@ def check_config(cfg: Config) -> None:
     for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):
         _require(getattr(r, name) > 0, f"rollout.{name}", "must be > 0")
     _require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0 (0 = at the end)")
+    _require(t.max_skipped_steps >= 1, "train.max_skipped_steps",
+             f"must be >= 1 (1 = stop at the first non-finite loss or gradient), "
+             f"got {t.max_skipped_steps}")
+    _require(t.collective_timeout_s >= 1, "train.collective_timeout_s",
+             f"must be >= 1 s, got {t.collective_timeout_s}; it must outlast the longest "
+             "wait of one rank for another (a checkpoint save, the warm-start build)")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,34 +82,57 @@ def test_hostile_code_is_a_result_and_the_renderer_keeps_serving(renderer, name)
     assert worker_processes(renderer) == renderer.idle_processes  # nothing left running
 
 
-def test_reading_system_files_is_allowed_but_the_repository_is_not(renderer):
+def _file_under(root: Path) -> Path | None:
+    """A file two levels under `root`, outside the checkout and what charts may read."""
+    import matplotlib
+
+    mine = [REPO, *map(Path, chart_sandbox.readable_paths(matplotlib.get_cachedir()))]
+    return next((p for p in sorted(root.glob("*/*"))
+                 if p.is_file() and not any(p.resolve().is_relative_to(m) for m in mine)), None)
+
+
+@pytest.fixture(scope="module")
+def private_files():
+    """A file in each place a chart must not read (None where there is none to try)."""
+    fd, home_file = tempfile.mkstemp(prefix=".vsdpo-sandbox-probe-", dir=Path.home())
+    os.close(fd)
+    yield {"home": Path(home_file), "checkout": REPO / "pyproject.toml",
+           "sibling": _file_under(REPO.parent), "/work": _file_under(Path("/work"))}
+    os.remove(home_file)
+
+
+def test_reading_system_files_is_allowed(renderer):
     result = renderer.render("import matplotlib.pyplot as plt\n"
-                             "plt.title(open('/etc/hostname').read()[:5] or 'x')\nplt.plot([1])\n")
+                             "plt.title(open('/bin/sh', 'rb').read(4)[1:].decode())\n")
     assert result.ok, result.error
-    result = renderer.render(HOSTILE["read_repo_file"])
-    assert not result.ok and "not readable" in result.error
-    sibling = next((p for p in sorted(REPO.parent.glob("*/*"))
-                    if p.is_file() and not p.is_relative_to(REPO)), None)
-    if sibling is None:
-        pytest.skip(f"nothing beside the repository in {REPO.parent} to try reading")
-    result = renderer.render(f"open({str(sibling)!r}).read()")
-    assert not result.ok and "not readable" in result.error
+    assert "ELF" in [e.text for e in result.elements]
 
 
-def test_the_bwrap_layer_alone_blocks_writes_network_and_hides_the_repo(tmp_path):
+@pytest.mark.parametrize("place", ["home", "checkout", "sibling", "/work"])
+def test_files_outside_the_allow_list_are_not_readable(renderer, private_files, place):
+    path = private_files[place]
+    if path is None:
+        pytest.skip(f"no {place} file to try reading from {REPO}")
+    result = renderer.render(f"open({str(path)!r}).read()")
+    assert not result.ok and "not readable" in result.error, result.error
+
+
+def test_the_bwrap_layer_alone_blocks_writes_network_and_hides_the_repo(private_files):
     bwrap = shutil.which("bwrap")
     assert bwrap, "bubblewrap is not installed: scripts/setup.sh installs it (apt bubblewrap)"
     import matplotlib
 
+    hidden = [str(p) for p in private_files.values() if p is not None]
+    # writes into what is mounted from the host: a checkout under /tmp is in the private /tmp
     probe = f"""
 import os, socket
 out = []
-for path in ({str(REPO / 'PWNED')!r}, '/etc/PWNED'):
+for path in ({str(REPO / 'vsdpo' / 'PWNED')!r}, '/etc/PWNED'):
     try:
-        open(path, 'w'); out.append('wrote ' + path)
+        open(path, 'w'); out.append('wrote')
     except OSError as e:
         out.append(type(e).__name__)
-out.append(str(os.path.exists({str(REPO / 'pyproject.toml')!r})))
+out += [str(os.path.exists(path)) for path in {hidden!r}]
 try:
     socket.create_connection(('1.1.1.1', 80), timeout=2); out.append('connected')
 except OSError as e:
@@ -120,8 +144,8 @@ print(' '.join(out))
     run = subprocess.run(cmd + [sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["OSError", "OSError", "False", "no", "network"]
-    assert not (REPO / "PWNED").exists() and not Path("/tmp/inside").exists()
+    assert run.stdout.split() == ["OSError", "OSError", *["False"] * len(hidden), "no", "network"]
+    assert not (REPO / "vsdpo" / "PWNED").exists() and not Path("/tmp/inside").exists()
 
 
 def test_a_killed_worker_is_replaced_and_its_chart_retried(renderer):

@@ -50,10 +50,12 @@ def tiny_config(model_dir, run_dir, *overrides):
 
 def spawn_worker(rank, world, port, model_dir, out_dir, overrides):
     """One rank of a gloo group, for `torch.multiprocessing.spawn`: saves the gradients of
-    `fixed_samples` to `out_dir/grads.pt`, then trains a run in `out_dir/run`. (One spawn
+    `fixed_samples` to `out_dir/grads.pt` and the weight stream to `out_dir/stream.pt`, then
+    trains a run in `out_dir/run`. (One spawn
     for both: starting the processes is most of the cost.)"""
     _join_group(rank, world, port)
     save_sharded_gradients(model_dir, os.path.join(out_dir, "grads.pt"))
+    save_weight_stream(model_dir, os.path.join(out_dir, "stream.pt"))
     _train(model_dir, os.path.join(out_dir, "run"), overrides)
 
 
@@ -146,3 +148,29 @@ def save_sharded_gradients(model_dir, out_path):
     grads = {n: p.grad.full_tensor() for n, p in policy.named_parameters()}
     if rank == 0:
         torch.save(grads, out_path)
+
+
+def save_weight_stream(model_dir, out_path):
+    """Stream the sharded policy's full weights (one bucket for all); rank 0 saves them and
+    the most functional collectives that were in flight right after a gather."""
+    import torch.distributed as dist
+    from torch._C._distributed_c10d import _get_work_registry_size
+
+    from vsdpo.config import ModelConfig
+    from vsdpo.train import weight_sync
+    from vsdpo.train.model import build_policy
+    policy = build_policy(ModelConfig(path=str(model_dir)), torch.device("cpu"))
+    gather, in_flight = weight_sync._gather, [0]
+
+    def counting_gather(param):
+        full = gather(param)
+        in_flight.append(_get_work_registry_size())
+        return full
+
+    weight_sync._gather = counting_gather
+    try:
+        weights = dict(weight_sync.full_weights(policy, 1 << 30))
+    finally:
+        weight_sync._gather = gather
+    if dist.get_rank() == 0:
+        torch.save({"weights": weights, "in_flight": max(in_flight)}, out_path)

@@ -182,6 +182,17 @@ def test_sharded_gradients_equal_the_single_process_average(tiny_model_dir, two_
                                    atol=1e-6, rtol=1e-4, msg=name)
 
 
+def test_two_ranks_stream_full_weights_one_gather_at_a_time(tiny_model_dir, two_ranks):
+    """On gloo no functional collective is left in flight while the next one starts: several
+    at once corrupt the heap (`vsdpo/train/weight_sync.py`)."""
+    saved = torch.load(two_ranks / "stream.pt")
+    assert saved["in_flight"] == 0
+    expected = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir).named_parameters())
+    assert saved["weights"].keys() == expected.keys()
+    for name, tensor in saved["weights"].items():
+        assert torch.equal(tensor, expected[name]), name
+
+
 def test_activation_checkpointing_gives_the_same_gradients_and_syncs(tiny_model_dir,
                                                                      process_group):
     samples = fixed_samples(AutoConfig.from_pretrained(tiny_model_dir).vocab_size)

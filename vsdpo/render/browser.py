@@ -2,10 +2,12 @@
 
 Starting a browser costs ~0.5 s; a reused page renders a document in milliseconds. The pool
 keeps `num_browsers` browser processes with `pages_per_browser` pages each (a slot is one
-page in its own context). Each context is recycled every `recycle_every` renders; a slot
-whose page or browser died is rebuilt (relaunching the browser if needed) and the job is
-retried once. Rollouts are untrusted: JavaScript is off unless asked for, every request
-except `data:` is aborted, and each job runs under a timeout.
+page in its own context). Each context is recycled every `recycle_every` renders. When the
+browser or the page's renderer process dies under a job, the job is retried once on a rebuilt
+slot (a fresh context, so a fresh renderer; the browser relaunched if it died): a crash of
+the infrastructure loses no artifact, and a page that crashes its renderer itself fails
+twice and comes back as an error. Rollouts are untrusted: JavaScript is off unless asked
+for, every request except `data:` is aborted, and each job runs under a timeout.
 """
 
 import asyncio
@@ -26,6 +28,10 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 class RenderTimeout(Exception):
     """A job ran past its timeout; the slot was rebuilt and the job is not retried."""
+
+
+class ChromiumDied(Exception):
+    """The browser, or the renderer of the page a job was using, died under the job."""
 
 
 def find_chromium(path: str | None = None) -> str:
@@ -64,6 +70,7 @@ class Slot:
     javascript: bool = False
     uses: int = 0
     generation: int = -1  # browser generation the context was made on
+    died: asyncio.Future | None = None  # done once the page crashed or closed
 
 
 class BrowserPool:
@@ -75,6 +82,7 @@ class BrowserPool:
         self.num_browsers = num_browsers
         self.slots = [Slot(b) for b in range(num_browsers) for _ in range(pages_per_browser)]
         self.browsers: list = [None] * num_browsers
+        self.disconnected: list[asyncio.Future | None] = [None] * num_browsers
         self.generation = [0] * num_browsers
         self.locks = [asyncio.Lock() for _ in range(num_browsers)]
         self.free: asyncio.Queue[Slot] = asyncio.Queue()
@@ -100,11 +108,12 @@ class BrowserPool:
         self.browsers[b] = await self.playwright.chromium.launch(
             executable_path=self.executable, args=LAUNCH_ARGS, headless=True,
             timeout=30_000)
+        self.disconnected[b] = _fired(self.browsers[b], "disconnected")
         self.generation[b] += 1
 
     async def _relaunch_if_dead(self, b: int, seen_generation: int):
         async with self.locks[b]:  # one relaunch however many slots noticed the crash
-            if self.generation[b] != seen_generation or self.browsers[b].is_connected():
+            if self.generation[b] != seen_generation or await self._answers(b):
                 return
             try:
                 await asyncio.wait_for(self.browsers[b].close(), 5)
@@ -112,20 +121,36 @@ class BrowserPool:
                 pass
             await self._launch(b)
 
+    async def _answers(self, b: int) -> bool:
+        """Whether browser `b` answers a round trip. Not just `is_connected()`: a page's close
+        event can reach us before the driver's word that its browser died."""
+        async def round_trip():
+            await (await self.browsers[b].new_browser_cdp_session()).detach()
+        try:
+            await _unless_died(round_trip(), self.disconnected[b], "the browser")
+        except (PlaywrightError, ChromiumDied):
+            return False
+        return True
+
     async def _open(self, slot: Slot, javascript: bool):
         """A fresh context and page for the slot (closing the old one)."""
         await self._discard(slot)
-        await self._relaunch_if_dead(slot.browser, self.generation[slot.browser])
-        browser = self.browsers[slot.browser]
+        b = slot.browser
+        await self._relaunch_if_dead(b, self.generation[b])
+        slot.generation = self.generation[b]
+        await _unless_died(self._new_page(slot, self.browsers[b], javascript),
+                           self.disconnected[b], "the browser")
+
+    async def _new_page(self, slot: Slot, browser, javascript: bool):
         slot.context = await browser.new_context(
             java_script_enabled=javascript, viewport={"width": 1280, "height": 800},
             service_workers="block", offline=True, accept_downloads=False)
         await slot.context.route("**/*", _block_network)
         slot.page = await slot.context.new_page()
+        slot.died = _fired(slot.page, "crash", "close")
         slot.page.set_default_timeout(self.timeout_s * 1000)
         slot.cdp = await slot.context.new_cdp_session(slot.page)
         slot.javascript, slot.uses = javascript, 0
-        slot.generation = self.generation[slot.browser]
 
     async def _discard(self, slot: Slot):
         if slot.context is not None:
@@ -136,7 +161,7 @@ class BrowserPool:
         slot.context = slot.page = slot.cdp = None
 
     async def _ready(self, slot: Slot, javascript: bool):
-        stale = (slot.page is None or slot.page.is_closed() or slot.javascript != javascript
+        stale = (slot.page is None or slot.died.done() or slot.javascript != javascript
                  or slot.uses >= self.recycle_every
                  or slot.generation != self.generation[slot.browser]
                  or not self.browsers[slot.browser].is_connected())
@@ -147,19 +172,22 @@ class BrowserPool:
     async def run(self, job, javascript: bool):
         """`await job(page, cdp)` on a free slot; a crash is retried once on a rebuilt slot.
 
-        Raises `RenderTimeout` when the job outlives the timeout, or the second failure. A
-        slot whose job raised is rebuilt before its next use (scripts of one artifact can
-        leave globals behind that `set_content` does not reset).
+        Raises `RenderTimeout` when the job outlives the timeout, or the second failure
+        (`ChromiumDied` or Playwright's error). A slot whose job raised is rebuilt before its
+        next use (scripts of one artifact can leave globals behind that `set_content` does
+        not reset).
         """
         for attempt in range(2):
             slot = await self.free.get()
             try:
                 await asyncio.wait_for(self._ready(slot, javascript), self.timeout_s + 30)
-                return await asyncio.wait_for(job(slot.page, slot.cdp), self.timeout_s)
+                return await asyncio.wait_for(
+                    _unless_died(job(slot.page, slot.cdp), slot.died, "the page's renderer"),
+                    self.timeout_s)
             except (asyncio.TimeoutError, PlaywrightTimeout):
                 await self._discard(slot)
                 raise RenderTimeout(f"render timed out after {self.timeout_s:g}s") from None
-            except PlaywrightError:
+            except (PlaywrightError, ChromiumDied):
                 await self._discard(slot)
                 if attempt == 1:
                     raise
@@ -168,3 +196,28 @@ class BrowserPool:
                 raise
             finally:
                 self.free.put_nowait(slot)
+
+
+def _fired(emitter, *events: str) -> asyncio.Future:
+    """A future set to the event's name once `emitter` emits one of `events`."""
+    fired = asyncio.get_running_loop().create_future()
+    for event in events:
+        emitter.on(event, lambda _, event=event: fired.done() or fired.set_result(event))
+    return fired
+
+
+async def _unless_died(work, died: asyncio.Future, what: str):
+    """`await work`, abandoned with `ChromiumDied` if `died` is set first.
+
+    Playwright fails most pending calls when a browser or renderer dies, but not all: a CDP
+    call to a crashed page and a `new_page` on a killed browser never answer. Without this
+    they would wait out the timeout, and the artifact would be lost to it.
+    """
+    work = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait((work, died), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        work.cancel()  # a no-op once it is done
+    if work.done() and not work.cancelled():
+        return work.result()
+    raise ChromiumDied(f"{what} died ({died.result()}) during the render")

@@ -9,7 +9,8 @@
 available (`chart_sandbox`), each forking one confined child per chart. A chart costs a fork
 plus its own plotting, not an interpreter start. Replies are JSON (never pickle: the child
 is untrusted) and are validated into `Element`s and `Defect`s here. A worker that stops
-answering is killed and replaced; its chart comes back as `ok=False`.
+answering is killed and replaced; its chart comes back as `ok=False`. A worker or chart
+process that is killed (the OOM killer, an operator) costs a retry, not the chart.
 """
 
 import asyncio
@@ -150,10 +151,9 @@ class ChartRenderer:
         import matplotlib
 
         cfg, cache = self.config, matplotlib.get_cachedir()
-        hide, keep = chart_sandbox.hidden_paths()
         settings = {"timeout_s": cfg.timeout_s, "cpu_s": cfg.cpu_s, "memory_mb": cfg.memory_mb,
                     "file_size_mb": cfg.file_size_mb, "max_procs": cfg.max_procs, "dpi": cfg.dpi,
-                    "hide": hide, "keep": keep + [cache], "own_pid_ns": use_bwrap,
+                    "readable": chart_sandbox.readable_paths(cache), "own_pid_ns": use_bwrap,
                     "drop_to_nobody": use_bwrap and os.geteuid() == 0,
                     "tmp": "/tmp" if use_bwrap else self._tmp}
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
@@ -200,8 +200,11 @@ class ChartRenderer:
     async def render(self, code: str) -> RenderResult:
         """Render one chart program. Never raises (except for a renderer that is not started).
 
-        A worker that dies is replaced and the chart retried once; one that stops answering
-        (the chart's fault: the worker enforces `timeout_s` itself) is replaced, no retry.
+        A chart is retried once when its process was killed from outside: the worker died
+        (it is replaced, the retry runs on the fresh one) or the forked chart process got
+        SIGKILL. A chart that kills or exhausts its process every time comes back as an
+        error after that one retry. A worker that stops answering (the chart's fault: the
+        worker enforces `timeout_s` itself) is replaced, no retry.
         """
         if self.sandbox is None:
             raise RuntimeError("ChartRenderer.render called before `await renderer.start()`")
@@ -209,14 +212,18 @@ class ChartRenderer:
         try:
             for _ in range(2):
                 try:
-                    return _parse(await worker.run(code, self.config.timeout_s))
+                    reply = await worker.run(code, self.config.timeout_s)
                 except asyncio.TimeoutError:
                     worker = await self._replace(worker)
                     return RenderResult(ok=False, error="chart worker stopped answering; restarted")
                 except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
                     worker = await self._replace(worker)
-                    error = f"chart worker died ({exc!r}), also on a fresh worker"
-            return RenderResult(ok=False, error=error)
+                    error = f"chart worker died ({exc!r})"
+                    continue
+                if not (isinstance(reply, dict) and reply.get("killed") is True):
+                    return _parse(reply)
+                error = str(reply.get("error"))
+            return RenderResult(ok=False, error=f"{error}; again on the retry")
         finally:
             self._idle.put_nowait(worker)
 

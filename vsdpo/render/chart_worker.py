@@ -7,12 +7,14 @@ that `vsdpo.render.chart` turns into a `RenderResult`. Per request it forks; the
 confines itself (`chart_sandbox.confine`), runs the code with the Agg backend and tracing
 installed, draws the figure, extracts elements, runs the chart detectors and writes the
 reply to a pipe. The worker enforces the wall-clock timeout, kills whatever the chart left
-running, removes its temp dir and survives anything the chart does.
+running, removes its temp dir and survives anything the chart does. A chart process dies with
+its worker (it would otherwise outlive a killed worker, orphaned in its own session).
 """
 
 import base64
 import builtins
 import colorsys  # noqa: F401 - imported once here, not in every chart (see warm_up)
+import ctypes
 import gc
 import io
 import json
@@ -41,6 +43,7 @@ from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
 from vsdpo.render import chart_sandbox, chart_trace  # noqa: E402
 
 MAX_REPLY_BYTES = 64 << 20
+_PR_SET_PDEATHSIG = 1
 _LAYOUT_WORDS = ("layout", "decorations")
 _figures = {"saved": None, "created": None, "saved_kwargs": {}}
 
@@ -216,8 +219,20 @@ def run_chart(code: str, dpi: int) -> dict:
             "defects": [vars(d) for d in defects]}
 
 
+def _die_with(worker_pid: int) -> None:
+    """SIGKILL this chart process when its worker dies (before `confine` forbids ctypes).
+
+    libc is a local: no loaded ctypes function is left for the chart to find. Dropping to
+    `nobody` clears the setting again; that happens only under bwrap, whose PID namespace
+    ends with the worker anyway.
+    """
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:  # the worker died before the line above
+        os._exit(1)
+
+
 def _child(code: str, jobdir: str, write_fd: int, settings: dict) -> None:
-    fd = chart_sandbox.confine(jobdir, write_fd, settings, settings["hide"], settings["keep"])
+    fd = chart_sandbox.confine(jobdir, write_fd, settings, settings["readable"])
     try:
         reply = run_chart(code, settings["dpi"])
     except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while drawing
@@ -273,10 +288,12 @@ def run_job(code: str, settings: dict) -> dict:
     jobdir = chart_sandbox.prepare_jobdir(settings["tmp"], settings["drop_to_nobody"])
     read_fd, write_fd = os.pipe()
     gc.freeze()  # the child's collections skip the warm heap: no copy-on-write of it
+    worker_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         try:
+            _die_with(worker_pid)
             _child(code, jobdir, write_fd, settings)
         finally:
             os._exit(0)
@@ -298,7 +315,9 @@ def run_job(code: str, settings: dict) -> dict:
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
         hint = " (CPU time limit)" if name == "SIGXCPU" else ""
-        return {"ok": False, "error": f"chart process killed by {name}{hint}"}
+        # SIGKILL came from outside (the OOM killer, an operator): the renderer retries once
+        return {"ok": False, "error": f"chart process killed by {name}{hint}",
+                "killed": name == "SIGKILL"}
     return {"ok": False, "error": f"chart process exited with status {status} and no result"}
 
 

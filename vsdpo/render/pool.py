@@ -15,7 +15,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 
-from vsdpo.render.browser import BrowserPool, RenderTimeout, find_chromium
+from vsdpo.render.browser import BrowserPool, ChromiumDied, RenderTimeout, find_chromium
 from vsdpo.render.chart import ChartConfig, ChartRenderer
 from vsdpo.render.html import HtmlSettings, render_html
 from vsdpo.render.types import Artifact, RenderResult
@@ -89,7 +89,7 @@ class RenderPool:
             js = self.config.javascript.get(artifact.domain, False)
             return await self.browsers.run(
                 lambda page, cdp: render_html(page, cdp, artifact, self.settings), js)
-        except RenderTimeout as e:
+        except (RenderTimeout, ChromiumDied) as e:
             return RenderResult(ok=False, error=str(e))
         except Exception as e:  # a result never raises: the error is the result
             return RenderResult(ok=False, error=f"{type(e).__name__}: {e}\n"

@@ -6,6 +6,7 @@ import torch.distributed as dist
 
 from vsdpo.config import Config, load_config
 from vsdpo.train.commands import add_config_args
+from vsdpo.train.faults import naming_dead_ranks
 from vsdpo.train.trainer import Trainer
 
 
@@ -17,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(cfg: Config) -> None:
-    trainer = Trainer(cfg)
+    """Exit status 0 also when SIGTERM stopped the run early (with a checkpoint to resume)."""
+    with naming_dead_ranks():  # the start has collectives too; `train()` names its own
+        trainer = Trainer(cfg)
     try:
         trainer.train()
     finally:

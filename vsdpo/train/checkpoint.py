@@ -5,8 +5,11 @@ Layout: `<run_dir>/checkpoints/step_000040/` holds the sharded model, optimizer 
 (DCP files), one `rank<r>.pt` per rank (RNG states of torch, Python and NumPy, and the LR
 schedule) and `meta.json` (step, data position). A checkpoint is written under a `.tmp`
 name and renamed by rank 0 after every rank has finished, so a run killed mid-save leaves
-the previous checkpoint as the latest complete one. The exported model is separate:
-`<run_dir>/final/`, a transformers directory.
+the previous checkpoint as the latest complete one. A save that fails on any rank (disk
+full, quota, I/O error) fails on every rank alike — each phase ends in an all-gather of the
+ranks' errors instead of a barrier a healthy rank would wait in forever — and raises
+`CheckpointError` naming the path, the failing ranks and their causes; the partial files are
+removed. The exported model is separate: `<run_dir>/final/`, a transformers directory.
 """
 
 import json
@@ -18,32 +21,79 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
                                                      get_optimizer_state_dict,
                                                      set_model_state_dict,
                                                      set_optimizer_state_dict)
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; raised on every rank, the previous one is intact."""
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     found = sorted(p for p in (Path(run_dir) / "checkpoints").glob("step_*")
-                   if p.is_dir() and not p.name.endswith(".tmp"))
+                   if p.is_dir() and not p.name.endswith(".tmp") and (p / "meta.json").is_file())
     return found[-1] if found else None
 
 
-def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, scheduler, teacher):
+def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, scheduler,
+                    teacher) -> Path:
+    """Write `checkpoints/step_<step>/` collectively; returns its path."""
     final = Path(run_dir) / "checkpoints" / f"step_{step:06d}"
     tmp = final.with_name(final.name + ".tmp")
-    if dist.get_rank() == 0 and tmp.exists():
-        shutil.rmtree(tmp)
-    dist.barrier()
-    dcp.save(_sharded_state(policy, optimizer, teacher), checkpoint_id=str(tmp))
-    torch.save({"rng": _rng_state(), "scheduler": scheduler.state_dict()},
-               tmp / f"rank{dist.get_rank()}.pt")
-    dist.barrier()
-    if dist.get_rank() == 0:
+    rank = dist.get_rank()
+
+    def write_shards():
+        dcp.save(_sharded_state(policy, optimizer, teacher), checkpoint_id=str(tmp))
+        torch.save({"rng": _rng_state(), "scheduler": scheduler.state_dict()},
+                   tmp / f"rank{rank}.pt")
+
+    def publish():
         (tmp / "meta.json").write_text(json.dumps({"step": step, "position": position}))
         tmp.rename(final)
-    dist.barrier()
+
+    # leftovers of killed saves can never complete: free their space first
+    _on_every_rank(final, tmp, lambda: rank == 0 and _remove(final.parent.glob("step_*.tmp")))
+    _on_every_rank(final, tmp, write_shards)
+    _on_every_rank(final, tmp, lambda: rank == 0 and publish())
+    return final
+
+
+def _on_every_rank(final: Path, tmp: Path, fn) -> None:
+    """Run this rank's part of a save, then learn every rank's outcome (an all-gather, so a
+    rank that failed never leaves the others waiting); raise `CheckpointError` on all ranks
+    if any failed, once rank 0 has removed the partial checkpoint."""
+    try:
+        fn()
+        failures = {}
+    except CheckpointException as err:  # DCP's own agreement: a BaseException naming each rank
+        failures = {rank: _line(e) for rank, (e, _) in err.failures.items()}
+    except Exception as err:  # noqa: BLE001 — any cause, reported with its rank
+        failures = {dist.get_rank(): _line(err)}
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, failures)
+    failed = dict(sorted(item for f in gathered for item in f.items()))
+    if not failed:
+        return
+    if dist.get_rank() == 0:
+        _remove([tmp])
+    latest = latest_checkpoint(final.parent.parent)
+    causes = "; ".join(f"rank {rank}: {line}" for rank, line in failed.items())
+    raise CheckpointError(
+        f"could not write checkpoint {final} ({causes}). The partial files in {tmp} were "
+        f"removed; the latest complete checkpoint is {latest or 'none'}, and rerunning the "
+        "same command resumes from it once the cause is fixed")
+
+
+def _line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _remove(paths) -> None:
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def load_checkpoint(path: Path, policy, optimizer, scheduler, teacher) -> dict:

@@ -1,8 +1,10 @@
 """Per-step metrics: reduced over ranks, one JSON line per step in `<run_dir>/metrics.jsonl`,
 a progress bar on rank 0, and TensorBoard scalars when `tensorboard` is installed.
 
-On resume the JSONL is cut back to the checkpoint's step, so the file of a killed-and-
-resumed run reads exactly like that of an uninterrupted one (timings aside).
+A skipped update reads `"skipped": 1` beside the offending `loss` / `grad_norm` (`NaN`,
+`Infinity`: Python's json reads them back). On resume the JSONL is cut back to the
+checkpoint's step, so the file of a killed-and-resumed run reads exactly like that of an
+uninterrupted one (timings aside).
 """
 
 import json
@@ -19,7 +21,8 @@ TIME_KEYS = ("rollout", "render", "recompute", "teacher", "update", "sync")
 
 def reduce_over_ranks(values: dict[str, float], op=dist.ReduceOp.SUM) -> dict[str, float]:
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces CUDA tensors only
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=op)
     return dict(zip(keys, t.tolist()))
 
@@ -39,7 +42,8 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
             "credit_blamed": c["blamed_weight"] / c["blamed_tokens"] if c["blamed_tokens"] else 0.0,
             "blamed_token_frac": c["blamed_tokens"] / tokens,
             "logp_mismatch": c["mismatch"] / tokens,  # mean |log p_trainer − log p_engine|
-            "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"])}
+            "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"]),
+            "skipped": int(sums["skipped"])}  # 1: loss or grad_norm not finite, no update
     out |= {f"time/{k}": t[k] for k in TIME_KEYS}
     out["tokens_per_s"] = c["tokens"] / max(sum(t.values()), 1e-9)
     return out

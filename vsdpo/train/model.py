@@ -11,6 +11,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 """
 
 import os
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -20,6 +21,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from vsdpo.config import ModelConfig
+from vsdpo.train.faults import register_rank
 
 
 class Policy(nn.Module):
@@ -42,8 +44,14 @@ class Policy(nn.Module):
         return self.lm.model.layers
 
 
-def init_distributed() -> tuple[int, int, torch.device]:
-    """Join the process group torchrun describes (or a group of one); NCCL on CUDA, else gloo."""
+def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.device]:
+    """Join the process group torchrun describes (or a group of one); NCCL on CUDA, else gloo.
+
+    A collective that waits longer than `timeout_s` (torch's default when None) fails instead
+    of hanging: gloo raises in the waiting rank, NCCL's watchdog aborts it. A group that
+    already exists keeps its own timeout. Each rank leaves its host and pid in the rendezvous
+    store, so that `naming_dead_ranks` can tell which peer has gone.
+    """
     if not dist.is_initialized():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", "29517")
@@ -51,8 +59,10 @@ def init_distributed() -> tuple[int, int, torch.device]:
         os.environ.setdefault("WORLD_SIZE", "1")
         os.environ.setdefault("LOCAL_RANK", "0")
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        timeout = {} if timeout_s is None else {"timeout": timedelta(seconds=timeout_s)}
+        dist.init_process_group(backend, **timeout)
     rank = dist.get_rank()
+    register_rank(rank)
     if torch.cuda.is_available():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)

@@ -1,6 +1,11 @@
 """One optimizer step on a batch of scored samples: teacher forward, student forward, the
 fused loss, backward per micro-batch, then clip, AdamW, LR schedule.
 
+A step whose loss (on any rank) or global gradient norm is not finite is skipped: the
+gradients are dropped and the weights, AdamW state, EMA teacher and LR schedule stay as
+they were — the schedule counts updates, so warm-up is not eaten by skipped steps. The
+ranks agree (the norm is global; the loss flag is all-reduced), so they skip together.
+
 Every rank must run the same number of forwards (FSDP all-gathers are collectives), so the
 micro-batch count is agreed with an all-reduce and short ranks add masked-out ones. The
 loss of each rank is normalised by its own completion-token count and FSDP averages the
@@ -8,6 +13,7 @@ gradients over ranks, so the step is the mean over ranks of per-token means — 
 depend on how the tokens were cut into micro-batches.
 """
 
+import math
 import time
 
 import torch
@@ -25,17 +31,30 @@ STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed
 
 def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
                loss_cfg: LossConfig, budget: int, grad_clip: float, pad_id: int) -> dict:
-    """Returns summed statistics (over this rank) and the time spent in teacher/update."""
+    """Returns summed statistics (over this rank), the global `grad_norm`, `skipped` (1.0 when
+    the update was skipped, on every rank alike) and the time spent in teacher/update."""
     sums = accumulate_gradients(policy, teacher, samples, loss_cfg, budget, pad_id)
     t0 = time.perf_counter()
-    norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
-    sums["grad_norm"] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
-    optimizer.step()
-    scheduler.step()
+    params = [p for p in policy.parameters() if p.grad is not None]
+    total = torch.nn.utils.get_total_norm([p.grad for p in params])  # = clip_grad_norm_'s
+    norm = float(total.full_tensor() if isinstance(total, DTensor) else total)  # global
+    skip = not finite_on_every_rank(sums["loss"], norm, total.device)
+    if not skip:
+        torch.nn.utils.clip_grads_with_norm_(params, grad_clip, total)
+        optimizer.step()
+        scheduler.step()
+        teacher.update()
     optimizer.zero_grad(set_to_none=True)
-    teacher.update()
+    sums |= {"grad_norm": norm, "skipped": float(skip)}
     sums["update_s"] += time.perf_counter() - t0
     return sums
+
+
+def finite_on_every_rank(loss: float, grad_norm: float, device: torch.device) -> bool:
+    bad = torch.tensor([float(not (math.isfinite(loss) and math.isfinite(grad_norm)))],
+                       device=device)
+    dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return not bool(bad)
 
 
 def accumulate_gradients(policy: Policy, teacher: Teacher, samples: list[Sample],

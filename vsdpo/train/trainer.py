@@ -3,12 +3,21 @@ step does — rollout → render_and_score → train_step → sync_weights → s
 
 Runs as one process per device under torchrun, or alone (a group of one). A run directory
 that already holds a checkpoint is resumed from its latest one.
+
+Faults a long run meets: SIGTERM (a scheduler's notice) ends the run at the next step
+boundary with a checkpoint and exit status 0 — the ranks all-reduce the flag, so they stop
+after the same step; a non-finite loss or gradient norm skips the update (`step.py`), and
+`train.max_skipped_steps` in a row stop the run; a failed checkpoint write stops it with the
+previous checkpoint intact (`checkpoint.py`); a dead or stuck rank makes the others' next
+collective fail within `train.collective_timeout_s`, naming the dead rank (`model.py`).
 """
 
 import asyncio
 import contextlib
 import dataclasses
 import random
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +33,7 @@ from vsdpo.rollout import Generator, HFGenerator, SamplingParams
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vsdpo.train.data import TaskStream, build_tasks
+from vsdpo.train.faults import StopRequest, naming_dead_ranks
 from vsdpo.train.metrics import MetricLogger, step_metrics
 from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
                                resolve_model_path)
@@ -35,9 +45,13 @@ from vsdpo.train.teacher import build_teacher
 from vsdpo.train.weight_sync import full_weights
 
 
+class NonFiniteError(RuntimeError):
+    """`train.max_skipped_steps` updates in a row had a non-finite loss or gradient norm."""
+
+
 class Trainer:
     def __init__(self, cfg: Config, scorer: Scorer | None = None):
-        self.rank, self.world, self.device = init_distributed()
+        self.rank, self.world, self.device = init_distributed(cfg.train.collective_timeout_s)
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(
             cfg.model, path=resolve_model_path(cfg.model.path)))
         self.cfg = cfg
@@ -59,18 +73,28 @@ class Trainer:
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
         self.step = self._resume()
+        self.skipped_in_a_row = 0
         self.sync_weights()
 
     def train(self) -> None:
         cfg = self.cfg.train
         logger = MetricLogger(self.run_dir, cfg.steps, self.step, self.rank)
-        while self.step < cfg.steps:
-            metrics = self.run_step()
-            logger.log(self.step, metrics)
-            every = cfg.checkpoint_every
-            if self.step == cfg.steps or (every and self.step % every == 0):
-                self.save()
+        saved = stopped = None
+        with StopRequest(signal.SIGTERM) as stop, naming_dead_ranks():
+            while self.step < cfg.steps and not stopped:
+                metrics = self.run_step()
+                logger.log(self.step, metrics)
+                self.count_skipped(metrics)
+                stopped = stop.agreed(self.device)
+                every = cfg.checkpoint_every
+                if stopped or self.step == cfg.steps or (every and self.step % every == 0):
+                    saved = self.save()
         logger.close()
+        if stopped and self.step < cfg.steps:
+            if self.rank == 0:
+                print(f"SIGTERM: stopped after step {self.step} of {cfg.steps}, checkpoint "
+                      f"{saved}; the same command resumes from it", file=sys.stderr, flush=True)
+            return
         self.export(self.run_dir / "final")
 
     def run_step(self) -> dict:
@@ -91,6 +115,24 @@ class Trainer:
             self.sync_weights()
         self.step += 1
         return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0])
+
+    def count_skipped(self, metrics: dict) -> None:
+        """Skipped updates in a row (every rank counts the same); too many: the run diverged."""
+        if not metrics["skipped"]:
+            self.skipped_in_a_row = 0
+            return
+        self.skipped_in_a_row += 1
+        limit = self.cfg.train.max_skipped_steps
+        what = (f"step {self.step}: update skipped, loss={metrics['loss']} "
+                f"grad_norm={metrics['grad_norm']} ({self.skipped_in_a_row} in a row, "
+                f"train.max_skipped_steps={limit})")
+        if self.skipped_in_a_row >= limit:
+            raise NonFiniteError(
+                f"{what}: stopping. The weights are those of the last finite update; resume "
+                "from the latest checkpoint with a lower train.lr, or look at these steps' "
+                "rewards and samples")
+        if self.rank == 0:
+            print(what, file=sys.stderr, flush=True)
 
     def rollout(self, tasks):
         """G samples per task; returns the task of each sample, the samples, token offsets.
@@ -129,9 +171,9 @@ class Trainer:
         self.generator.load_weights(
             full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20))
 
-    def save(self) -> None:
-        save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
-                        self.optimizer, self.scheduler, self.teacher)
+    def save(self) -> Path:
+        return save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
+                               self.optimizer, self.scheduler, self.teacher)
 
     def export(self, out_dir: Path) -> None:
         """The current policy as a transformers directory (safetensors + tokenizer)."""

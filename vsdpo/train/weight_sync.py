@@ -1,10 +1,15 @@
 """Weight sync: FSDP2 shards → full tensors under checkpoint names, one bucket at a time.
 
-The all-gathers of a bucket are issued together (asynchronously) and all finished before its
-tensors are handed to the rollout engine one by one — no gather is in flight while the
-engine runs its own collectives. The bucket is dropped before the next one is gathered, so
-the extra memory is one bucket, never a second copy of the model. The gathers are
-collectives: every rank must consume the stream to its end, in the same order.
+The bucket is dropped before the next one is gathered, so the extra memory is one bucket,
+never a second copy of the model. The gathers are collectives: every rank must consume the
+stream to its end, in the same order.
+
+Overlap only on CUDA. There the all-gathers of a bucket are issued together (asynchronous
+functional collectives, queued on NCCL's stream) and all waited before the bucket is handed
+to the engine. On CPU each gather is finished before the next starts: several asynchronous
+functional collectives in flight on gloo corrupt the heap (`malloc(): unaligned tcache chunk
+detected` in a gloo worker thread, or SIGSEGV; LOG.md "Heap corruption" has the evidence),
+and one at a time is what FSDP2's own collectives do there.
 """
 
 from collections.abc import Iterator
@@ -38,7 +43,8 @@ def checkpoint_name(name: str) -> str:
 
 
 def _gather(param: torch.Tensor) -> torch.Tensor:
+    """The full tensor: still in flight on CUDA (an `AsyncCollectiveTensor`), finished on CPU."""
     if not isinstance(param, DTensor):
         return param
     replicated = [Replicate()] * param.device_mesh.ndim
-    return param.redistribute(placements=replicated, async_op=True).to_local()
+    return param.redistribute(placements=replicated, async_op=param.is_cuda).to_local()

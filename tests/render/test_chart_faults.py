@@ -1,0 +1,121 @@
+"""Faults a long run meets, on real chart workers: a worker, or the process of one chart,
+SIGKILLed while a batch of charts is in flight. The batch completes with every chart properly
+rendered (the hit chart retried on a fresh worker or process), nothing is left running, and
+a chart that SIGKILLs itself every time is an error after one retry. Under bubblewrap and
+under the rlimits-only fallback.
+
+The kill is deterministic: each chart holds until the test sends it SIGUSR1 (bounded by the
+renderer's timeout), so the chart that is killed is known to be in flight.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from chart_session import SyncChartRenderer
+from vsdpo.render.chart import ChartConfig
+
+# Blocks SIGUSR1 first, so one sent early stays pending; /proc shows it in SigBlk.
+HELD = """import signal, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGUSR1}})
+while signal.SIGUSR1 not in signal.sigpending():
+    time.sleep(0.01)
+import matplotlib.pyplot as plt
+plt.plot([1, 3, 2])
+plt.title("chart {i}")
+"""
+NORMAL = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('fine')\n"
+USR1 = 1 << (signal.SIGUSR1 - 1)
+
+
+@pytest.fixture(scope="module", params=["bwrap", "rlimits"])
+def renderer(request):
+    r = SyncChartRenderer(ChartConfig(workers=2, timeout_s=30, cpu_s=30,
+                                      use_bwrap=request.param == "bwrap"))
+    assert r.renderer.sandbox == request.param
+    yield r
+    r.close()
+
+
+def processes() -> dict[int, tuple[int, str, int]]:
+    """pid → (parent pid, state, blocked signal mask)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue
+        if status:
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            found[int(entry)] = (int(fields["PPid"]), fields["State"][0],
+                                 int(fields.get("SigBlk", "0"), 16))
+    return found
+
+
+def held_charts(renderer) -> dict[int, int]:
+    """Chart processes waiting for SIGUSR1 → their worker process (the one that forked them)."""
+    procs = processes()
+    tree = frontier = {w.proc.pid for w in renderer.renderer._workers}
+    while frontier:
+        frontier = {pid for pid, (ppid, _, _) in procs.items() if ppid in frontier} - tree
+        tree = tree | frontier
+    return {pid: procs[pid][0] for pid in tree
+            if pid in procs and procs[pid][2] & USR1 and procs[pid][1] != "Z"}
+
+
+def render_killing(renderer, codes: list[str], victim: str):
+    """Render `codes`, SIGKILLing the first held chart's `victim` ("worker" or "chart") and
+    releasing every other held chart. Returns (results, pid of the chart that was hit)."""
+    async def go():
+        batch = asyncio.gather(*(renderer.renderer.render(code) for code in codes))
+        hit = None
+        while not batch.done():
+            for chart, worker in held_charts(renderer).items():
+                if hit is None:
+                    hit = chart
+                    os.kill(worker if victim == "worker" else chart, signal.SIGKILL)
+                elif chart != hit:
+                    with contextlib.suppress(ProcessLookupError):  # released, now finished
+                        os.kill(chart, signal.SIGUSR1)
+            await asyncio.sleep(0.02)
+        return batch.result(), hit
+    return renderer.loop.run_until_complete(go())
+
+
+def gone(pid: int, within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if processes().get(pid, (0, "Z", 0))[1] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def assert_proper_renders(results):
+    for i, result in enumerate(results):
+        assert result.ok, f"chart {i}: {result.error}"
+        assert [e.text for e in result.elements if e.role == "title"] == [f"chart {i}"]
+        assert result.image.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("victim", ["worker", "chart"])
+def test_a_process_killed_mid_chart_loses_no_chart(renderer, victim):
+    workers = list(renderer.renderer._workers)
+    results, hit = render_killing(renderer, [HELD.format(i=i) for i in range(4)], victim)
+    assert hit is not None
+    assert_proper_renders(results)
+    assert gone(hit)  # not left behind, orphaned, by its killed worker
+    replaced = [new is not old for new, old in zip(renderer.renderer._workers, workers)]
+    assert sum(replaced) == (victim == "worker")
+    assert renderer.render(NORMAL).ok
+
+
+def test_a_chart_that_sigkills_itself_every_time_is_an_error_after_one_retry(renderer):
+    result = renderer.render("import signal\nsignal.raise_signal(signal.SIGKILL)\n")
+    assert not result.ok and "SIGKILL" in result.error and "again on the retry" in result.error
+    assert renderer.render(NORMAL).ok
