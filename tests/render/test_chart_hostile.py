@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from chart_session import SyncChartRenderer
+from processes import process_parents
 from vsdpo.render import chart_sandbox
 from vsdpo.render.chart import ChartConfig
 
@@ -39,14 +40,7 @@ HOSTILE = {
 
 def tree(root: int) -> set[int]:
     """`root` and every process below it."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
-        except OSError:
-            continue
-        if stat:
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    parents = process_parents()
     found, frontier = {root}, {root}
     while frontier:
         frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found

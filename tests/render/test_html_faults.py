@@ -17,6 +17,7 @@ import pytest
 
 import vsdpo.render.html as html_module
 import vsdpo.render.pool as pool_module
+from processes import process_parents
 from vsdpo.render import Artifact, RenderConfig, RenderPool
 from vsdpo.render.browser import BrowserPool
 
@@ -24,18 +25,6 @@ PAGES = [f"<html><body><h1>Page {i}</h1><p>body of page {i}</p></body></html>" f
 # Where the kill lands: `load` before `set_content`, `probe` before the DOM probe's CDP call
 # (a CDP call to a crashed page never answers: the job must not wait out its timeout).
 PHASES = {"load": (pool_module, "render_html"), "probe": (html_module, "run_probe")}
-
-
-def process_parents() -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
-        except OSError:
-            continue
-        if stat:
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
 
 
 class Pool:
