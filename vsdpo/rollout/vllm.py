@@ -19,6 +19,7 @@ while the weights are being gathered. CPU has no sleep mode; the engine stays re
 
 import os
 import secrets
+import sys
 from collections.abc import Iterable
 
 import torch
@@ -28,9 +29,21 @@ from vsdpo.config import VLLMConfig
 from vsdpo.rollout.base import Completion, SamplingParams
 
 
+def cpu_unsupported_reason() -> str | None:
+    """Why vLLM's CPU build cannot run from this Python environment, or None if it can."""
+    if torch.cuda.is_available() or " " not in sys.prefix:
+        return None
+    return (f"vLLM's CPU build cannot run from a Python environment whose path has a space "
+            f"({sys.prefix!r}): it compiles its sampler with torch inductor, whose compiler "
+            f"command splits on spaces, and puts libraries in LD_PRELOAD, which does too. "
+            f"Create the virtual environment at a path without spaces")
+
+
 class VLLMGenerator:
     def __init__(self, model_path: str, cfg: VLLMConfig, seed: int, dtype: str = "float32"):
         """`seed` must be equal on the ranks of one tensor-parallel group, distinct across groups."""
+        if reason := cpu_unsupported_reason():
+            raise RuntimeError(reason)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process
         if dist.is_initialized():
             # CPU tensor parallelism names its shared memory after this: a run that crashed
