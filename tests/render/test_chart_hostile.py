@@ -90,9 +90,12 @@ def private_files():
     """A file in each place a chart must not read (None where there is none to try)."""
     fd, home_file = tempfile.mkstemp(prefix=".vsdpo-sandbox-probe-", dir=Path.home())
     os.close(fd)
+    sibling = Path(tempfile.mkdtemp(prefix=".vsdpo-sandbox-sibling-", dir=REPO.parent))
+    (sibling / "data.txt").write_text("another project's file\n")
     yield {"home": Path(home_file), "checkout": REPO / "pyproject.toml",
-           "sibling": _file_under(REPO.parent), "/work": _file_under(Path("/work"))}
+           "sibling": sibling / "data.txt", "/work": _file_under(Path("/work"))}
     os.remove(home_file)
+    shutil.rmtree(sibling)
 
 
 def test_reading_system_files_is_allowed(renderer):
