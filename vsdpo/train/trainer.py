@@ -9,7 +9,7 @@ boundary with a checkpoint and exit status 0 — the ranks all-reduce the flag, 
 after the same step; a non-finite loss or gradient norm skips the update (`step.py`), and
 `train.max_skipped_steps` in a row stop the run; a failed checkpoint write stops it with the
 previous checkpoint intact (`checkpoint.py`); a dead or stuck rank makes the others' next
-collective fail within `train.collective_timeout_s`, naming the dead rank (`model.py`).
+collective fail within `train.collective_timeout_s`, naming the dead rank (`faults.py`).
 """
 
 import asyncio
