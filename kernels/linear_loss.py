@@ -15,13 +15,23 @@ from kernels.vsdpo_torch import fused_chunk_torch
 from kernels.vsdpo_triton import fused_chunk_triton
 
 
+_ADDMM_OUT_DTYPE = {"cuda": True}  # device type -> accepts addmm(bf16, bf16, out_dtype=fp32)
+
+
 def _accumulate_weight_grad(grad_w32_VH, g_CV, h_CH) -> None:
     """dW += g.T @ h in fp32: cuBLAS accumulates bf16 products in fp32 directly; elsewhere the
-    chunk is upcast (the CPU has no bf16 x bf16 -> fp32 matmul)."""
-    if g_CV.is_cuda and g_CV.dtype != torch.float32:
-        torch.addmm(grad_w32_VH, g_CV.T, h_CH, out_dtype=torch.float32, out=grad_w32_VH)
-    else:
-        grad_w32_VH.addmm_(g_CV.T.float(), h_CH.float())
+    chunk is upcast (the CPU, and torch builds that refuse `out_dtype`: found on the first
+    call, then remembered)."""
+    kind = g_CV.device.type
+    if g_CV.dtype != torch.float32 and _ADDMM_OUT_DTYPE.get(kind, False):
+        try:
+            torch.addmm(grad_w32_VH, g_CV.T, h_CH, out_dtype=torch.float32, out=grad_w32_VH)
+            return
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, RuntimeError):  # no such keyword, or no kernel in this build
+            _ADDMM_OUT_DTYPE[kind] = False
+    grad_w32_VH.addmm_(g_CV.T.float(), h_CH.float())
 
 
 def _triton_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, config, chunk_rows):

@@ -20,9 +20,10 @@ TIME_KEYS = ("rollout", "render", "recompute", "teacher", "update", "sync")
 
 
 def reduce_over_ranks(values: dict[str, float], op=dist.ReduceOp.SUM) -> dict[str, float]:
+    """Reduce host scalars over ranks, on the CPU: the default group has a CPU backend on every
+    device (`init_distributed`: gloo, with NCCL beside it for CUDA tensors)."""
     keys = sorted(values)
-    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces CUDA tensors only
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
     dist.all_reduce(t, op=op)
     return dict(zip(keys, t.tolist()))
 

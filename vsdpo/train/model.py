@@ -45,7 +45,8 @@ class Policy(nn.Module):
 
 
 def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.device]:
-    """Join the process group torchrun describes (or a group of one); NCCL on CUDA, else gloo.
+    """Join the process group torchrun describes (or a group of one): on CUDA, NCCL for CUDA
+    tensors and gloo for CPU ones (object collectives, DCP's planning, metric sums); else gloo.
 
     A collective that waits longer than `timeout_s` (torch's default when None) fails instead
     of hanging: gloo raises in the waiting rank, NCCL's watchdog aborts it. A group that
@@ -58,7 +59,7 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("WORLD_SIZE", "1")
         os.environ.setdefault("LOCAL_RANK", "0")
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         timeout = {} if timeout_s is None else {"timeout": timedelta(seconds=timeout_s)}
         dist.init_process_group(backend, **timeout)
     rank = dist.get_rank()
@@ -71,18 +72,30 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     return rank, dist.get_world_size(), device
 
 
-def load_lm(cfg: ModelConfig, device: torch.device) -> PreTrainedModel:
-    """A full fp32 copy of the causal LM (flash-attn 2 when installed on CUDA, else SDPA)."""
-    attn = "sdpa"
-    if device.type == "cuda":
-        try:
-            import flash_attn  # noqa: F401
-            attn = "flash_attention_2"
-        except ImportError:
-            pass
+def load_lm(cfg: ModelConfig, device: torch.device,
+            compute_dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+    """A full fp32 copy of the causal LM whose forward will run in `compute_dtype`."""
+    attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
     lm = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=torch.float32,
                                               attn_implementation=attn)
     return lm.to(device)
+
+
+def attention_implementation(device_type: str, compute_dtype: torch.dtype,
+                             has_flash_attn: bool) -> str:
+    """flash-attn 2 on CUDA when installed and the forward runs in bf16/fp16 (it rejects fp32);
+    SDPA otherwise. The compute dtype decides, not the fp32 master weights: under FSDP's
+    `MixedPrecisionPolicy(param_dtype=bf16)` every attention input is bf16."""
+    half = compute_dtype in (torch.bfloat16, torch.float16)
+    return "flash_attention_2" if device_type == "cuda" and half and has_flash_attn else "sdpa"
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def resolve_model_path(path: str) -> str:
@@ -107,7 +120,7 @@ def load_tokenizer(cfg: ModelConfig):
 
 def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
     """Load, then parallelize: the one place where AC → compile → fully_shard happen."""
-    policy = Policy(load_lm(cfg, device))
+    policy = Policy(load_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
     parallelize(policy, cfg)
     return policy
 
