@@ -17,12 +17,21 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def process_group():
     """A gloo group of one for the in-process tests, on one thread (2 shared cores: more
-    threads only oversubscribe them)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0",
+    threads only oversubscribe them). The rendezvous variables are set for the init only:
+    left in the environment, they would send a later test's subprocess to this group's
+    port (EADDRINUSE)."""
+    rendezvous = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0",
                       WORLD_SIZE="1")
+    saved = {k: os.environ.get(k) for k in rendezvous}
+    os.environ.update(rendezvous)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
+    for k, v in saved.items():
+        if v is None:
+            del os.environ[k]
+        else:
+            os.environ[k] = v
     yield
     dist.destroy_process_group()
     torch.set_num_threads(threads)

@@ -1,13 +1,17 @@
 """The recompute pass and the weight stream, in a gloo group of one on the tiny model."""
 
+import pytest
 import torch
+from handmade import fixed_samples
 from transformers import AutoModelForCausalLM
 
-from handmade import fixed_samples
+from kernels import LossConfig
 from vsdpo.config import ModelConfig
+from vsdpo.train import step
 from vsdpo.train.batch import collate
 from vsdpo.train.model import build_policy
 from vsdpo.train.recompute import recompute_logprobs
+from vsdpo.train.teacher import Teacher
 from vsdpo.train.weight_sync import full_weights
 
 
@@ -42,6 +46,33 @@ def test_recompute_gives_the_trainers_logprobs_and_truncated_importance_weights(
     expected_adv = torch.cat([s.advantage * s.is_weight for s in out])
     torch.testing.assert_close(mb.adv_N, expected_adv)
     torch.testing.assert_close(mb.rollout_logp_N, torch.cat(engine))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_ratio_starts_at_exactly_one_after_recompute(tiny_model_dir, process_group,
+                                                         monkeypatch, dtype):
+    """Same weights, same samples: the loss's log-probs equal the recomputed old ones bit for
+    bit, in fp32 and under bf16 mixed precision."""
+    policy = build_policy(ModelConfig(path=str(tiny_model_dir), dtype=dtype), torch.device("cpu"))
+    samples = fixed_samples(policy.lm_head_weight.shape[0])
+    loss_cfg = LossConfig(temperature=0.7)
+    out = recompute_logprobs(policy, samples, budget=40, pad_id=0, temperature=0.7,
+                             tis_clip=2.0)
+    seen = []
+
+    def spy(*args, **kwargs):
+        loss, stats = linear_vsdpo_loss(*args, **kwargs)
+        seen.append((stats, kwargs["mask"]))
+        return loss, stats
+
+    linear_vsdpo_loss = step.linear_vsdpo_loss
+    monkeypatch.setattr(step, "linear_vsdpo_loss", spy)
+    step.accumulate_gradients(policy, Teacher("live", 0.0, policy, None), out, loss_cfg,
+                              budget=40, pad_id=0)
+    logp_N = torch.cat([stats["logprob"][m_N > 0] for stats, m_N in seen])
+    ratio_N = torch.cat([stats["ratio"][m_N > 0] for stats, m_N in seen])
+    assert torch.equal(logp_N, torch.cat([s.old_logprobs for s in out]))
+    assert torch.equal(ratio_N, torch.ones_like(ratio_N))
 
 
 def test_the_weight_stream_carries_every_checkpoint_tensor_under_its_name(

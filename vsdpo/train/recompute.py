@@ -8,23 +8,31 @@ policy-gradient term is weighted by the truncated importance weight
 distribution (truncated importance sampling). The cost is one no-grad forward of the
 student rows. (With one optimizer step per batch the trainer's old log-probs equal the
 student's detached ones, so the ratio starts at exactly 1; the correction lives in the weight.)
+
+"Exactly" needs the same arithmetic on both sides: the old log-probs are the fused loss's
+own `stats["logprob"]`, from the same micro-batches, hidden states, head weight, chunking,
+backend and temperature as the training step, so they match its log-probs bit for bit in
+fp32 and bf16. (A separate fp32 log-softmax differed in the last bits on CPU and by bf16
+rounding on CUDA, where the loss makes its logits in bf16.)
 """
 
 import dataclasses
 
 import torch
 
+from kernels import LossConfig, linear_vsdpo_loss
 from vsdpo.train.batch import MicroBatch, Sample
 from vsdpo.train.model import Policy
 from vsdpo.train.step import agreed_micro_batches, to_device
 
-CHUNK_ELEMENTS = 1 << 26  # logits per chunk: 256 MiB in fp32
-
 
 def recompute_logprobs(policy: Policy, samples: list[Sample], budget: int, pad_id: int,
-                       temperature: float, tis_clip: float) -> list[Sample]:
+                       temperature: float, tis_clip: float, backend: str = "auto") -> list[Sample]:
+    """`budget`, `temperature` and `backend` must be the training step's (micro_batch_tokens,
+    loss.temperature, loss.backend) for its ratio to start at exactly 1."""
     device = next(policy.parameters()).device
-    logp_N = torch.cat([_token_logprobs(policy, to_device(mb, device), temperature)[mb.mask_N > 0]
+    config = LossConfig(temperature=temperature, backend=backend)
+    logp_N = torch.cat([_token_logprobs(policy, to_device(mb, device), config)[mb.mask_N > 0]
                         for mb in agreed_micro_batches(samples, budget, pad_id, device)])
     out = []
     for s, trainer_T in zip(samples, logp_N.split([len(s.completion_ids) for s in samples])):
@@ -35,14 +43,13 @@ def recompute_logprobs(policy: Policy, samples: list[Sample], budget: int, pad_i
 
 
 @torch.no_grad()
-def _token_logprobs(policy: Policy, mb: MicroBatch, temperature: float) -> torch.Tensor:
-    """log softmax(h·Wᵀ / T)[target] per completion token, in fp32, `[V]`-row chunks."""
+def _token_logprobs(policy: Policy, mb: MicroBatch, config: LossConfig) -> torch.Tensor:
+    """log softmax(h·Wᵀ / T)[target] per completion token `[N]` fp32, as the loss computes it:
+    the same call as `step._micro_step` with the student as its own teacher (divergence 0)
+    and on-policy terms; only the per-token log-probs are kept."""
     hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL).flatten(0, 1)[mb.student_rows_N]
-    w_VH = policy.lm_head_weight.float()
-    rows = max(1, CHUNK_ELEMENTS // w_VH.shape[0])
-    out = []
-    for h_CH, target_C in zip(hidden_NH.split(rows), mb.target_N.split(rows)):
-        logits_CV = (h_CH.float() @ w_VH.T) / temperature
-        out.append(logits_CV.gather(1, target_C[:, None])[:, 0] - logits_CV.logsumexp(dim=-1))
+    zeros_N = torch.zeros_like(mb.adv_N)
+    _, stats = linear_vsdpo_loss(hidden_NH, policy.lm_head_weight, hidden_NH, mb.target_N,
+                                 zeros_N, zeros_N, None, mask=mb.mask_N, config=config)
     policy.reshard()
-    return torch.cat(out).cpu()
+    return stats["logprob"].cpu()

@@ -163,8 +163,10 @@ class Trainer:
         r = self.cfg.rollout
         if not r.recompute_logprobs:
             return samples
+        loss = self.cfg.loss
         return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
-                                  self.tokenizer.pad_token_id, self.cfg.loss.temperature, r.tis_clip)
+                                  self.tokenizer.pad_token_id, loss.temperature, r.tis_clip,
+                                  backend=loss.backend)
 
     def sync_weights(self) -> None:
         """Stream the full weights (collectives, bucket by bucket) into every rank's engine."""
