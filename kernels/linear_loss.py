@@ -45,8 +45,9 @@ def _triton_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, c
         torch.mm(h_NH[rows], w_VH.T, out=s_CV)
         torch.mm(ht_NH[rows], wt_VH.T, out=t_CV)
         out = fused_chunk_triton(s_CV, t_CV, s_CV, tokens.target_N[rows], fn, config)
-        torch.mm(s_CV, w_VH, out=grad_h_NH[rows])
-        _accumulate_weight_grad(grad_w32_VH, s_CV, h_NH[rows])
+        if grad_h_NH is not None:
+            torch.mm(s_CV, w_VH, out=grad_h_NH[rows])
+            _accumulate_weight_grad(grad_w32_VH, s_CV, h_NH[rows])
         return out
 
     return chunk_fn
@@ -64,6 +65,8 @@ def _torch_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, co
         torch.mm(h32_CH, w32_VH.T, out=s_CV)
         torch.mm(ht_NH[rows].float(), wt32_VH.T, out=t_CV)
         out = fused_chunk_torch(s_CV, t_CV, x_CV, tokens.target_N[rows], fn, config)
+        if grad_h_NH is None:
+            return out
         if grad_h_NH.dtype == torch.float32:
             torch.mm(s_CV, w32_VH, out=grad_h_NH[rows])
         else:
@@ -76,26 +79,32 @@ def _torch_chunk_fn(h_NH, w_VH, ht_NH, wt_VH, grad_h_NH, grad_w32_VH, tokens, co
 
 class LinearVSDPOLossFunction(torch.autograd.Function):
     """loss = Σ_t m_t·(kl_coef·w_t·ρ_t·D_t + pg_coef·pg_t) / normalizer with logits = h @ W.T.
-    Gradients for h and W are computed during forward; the teacher gets none."""
+    Gradients for h and W are computed during forward (skipped when no gradient is wanted:
+    the same log-probs, two head-sized matmuls fewer); the teacher gets none."""
 
     @staticmethod
-    def forward(ctx, h_NH, w_VH, ht_NH, wt_VH, tokens: Tokens, config: LossConfig, chunk_rows: int):
+    def forward(ctx, h_NH, w_VH, ht_NH, wt_VH, tokens: Tokens, config: LossConfig, chunk_rows: int,
+                needs_grad: bool):
         h_NH, w_VH = h_NH.contiguous(), w_VH.contiguous()
         ht_NH = ht_NH.detach().contiguous()
         wt_VH = w_VH if wt_VH is None else wt_VH.detach().contiguous()
-        grad_h_NH = torch.empty_like(h_NH)
-        grad_w32_VH = torch.zeros(w_VH.shape, dtype=torch.float32, device=w_VH.device)
+        grad_h_NH = grad_w32_VH = None
+        if needs_grad:
+            grad_h_NH = torch.empty_like(h_NH)
+            grad_w32_VH = torch.zeros(w_VH.shape, dtype=torch.float32, device=w_VH.device)
         build = _triton_chunk_fn if use_triton(config, h_NH.device) else _torch_chunk_fn
         chunk_fn = build(h_NH, w_VH.detach(), ht_NH, wt_VH.detach(), grad_h_NH, grad_w32_VH, tokens, config, chunk_rows)
         loss, stats = run_chunks(tokens, h_NH.shape[0], chunk_rows, chunk_fn)
-        ctx.save_for_backward(grad_h_NH, grad_w32_VH.to(w_VH.dtype))
+        if needs_grad:
+            ctx.save_for_backward(grad_h_NH, grad_w32_VH.to(w_VH.dtype))
         ctx.mark_non_differentiable(*stats)
         return (loss, *stats)
 
     @staticmethod
     def backward(ctx, grad_loss, *unused_stats_grads):
         grad_h_NH, grad_w_VH = ctx.saved_tensors
-        return scaled_grad(grad_h_NH, grad_loss), scaled_grad(grad_w_VH, grad_loss), None, None, None, None, None
+        return (scaled_grad(grad_h_NH, grad_loss), scaled_grad(grad_w_VH, grad_loss),
+                None, None, None, None, None, None)
 
 
 def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids, credit_weights, advantages,
@@ -116,7 +125,9 @@ def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids
                        old_logprobs, mask, normalizer)
     tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
     chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.shape[1], student_hidden.device)
+    needs_grad = torch.is_grad_enabled() and (student_hidden.requires_grad or lm_head_weight.requires_grad)
     loss, *stats = LinearVSDPOLossFunction.apply(
-        student_hidden, lm_head_weight, teacher_hidden, teacher_weight, tokens, config, min(chunk_rows, num_tokens)
+        student_hidden, lm_head_weight, teacher_hidden, teacher_weight, tokens, config, min(chunk_rows, num_tokens),
+        needs_grad,
     )
     return loss, build_stats(tokens, *stats)

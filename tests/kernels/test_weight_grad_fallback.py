@@ -27,7 +27,8 @@ def test_a_refused_out_dtype_falls_back_to_the_fp32_upcast_once(monkeypatch):
     torch.testing.assert_close(grad_w32_VH, expected, atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fast path needs CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA GPU: compares cuBLAS's addmm(out_dtype=fp32) with the fallback")
 def test_the_fallback_matches_the_cublas_fp32_accumulation(monkeypatch):
     fast, g_CV, h_CH = _inputs("cuda")
     slow = fast.clone()

@@ -13,11 +13,11 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from chart_session import SyncChartRenderer
+from processes import descendants, process_status
 from vsdpo.render.chart import ChartConfig
 
 # Blocks SIGUSR1 first, so one sent early stays pending; /proc shows it in SigBlk.
@@ -42,30 +42,13 @@ def renderer(request):
     r.close()
 
 
-def processes() -> dict[int, tuple[int, str, int]]:
-    """pid → (parent pid, state, blocked signal mask)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        try:
-            status = Path(f"/proc/{entry}/status").read_text() if entry.isdigit() else ""
-        except OSError:
-            continue
-        if status:
-            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-            found[int(entry)] = (int(fields["PPid"]), fields["State"][0],
-                                 int(fields.get("SigBlk", "0"), 16))
-    return found
-
-
 def held_charts(renderer) -> dict[int, int]:
     """Chart processes waiting for SIGUSR1 → their worker process (the one that forked them)."""
-    procs = processes()
-    tree = frontier = {w.proc.pid for w in renderer.renderer._workers}
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in procs.items() if ppid in frontier} - tree
-        tree = tree | frontier
-    return {pid: procs[pid][0] for pid in tree
-            if pid in procs and procs[pid][2] & USR1 and procs[pid][1] != "Z"}
+    procs = process_status()
+    parents = {pid: int(f["PPid"]) for pid, f in procs.items()}
+    tree = descendants({w.proc.pid for w in renderer.renderer._workers}, parents)
+    return {pid: parents[pid] for pid in tree if pid in procs
+            and int(procs[pid].get("SigBlk", "0"), 16) & USR1 and procs[pid]["State"][0] != "Z"}
 
 
 def render_killing(renderer, codes: list[str], victim: str):
@@ -90,7 +73,7 @@ def render_killing(renderer, codes: list[str], victim: str):
 def gone(pid: int, within_s: float = 5.0) -> bool:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if processes().get(pid, (0, "Z", 0))[1] == "Z":
+        if process_status().get(pid, {"State": "Z"})["State"][0] == "Z":
             return True
         time.sleep(0.05)
     return False

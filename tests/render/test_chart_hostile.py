@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chart_session import SyncChartRenderer
-from processes import process_parents
+from processes import descendants, process_parents
 from vsdpo.render import chart_sandbox
 from vsdpo.render.chart import ChartConfig
 
@@ -38,18 +38,9 @@ HOSTILE = {
 }
 
 
-def tree(root: int) -> set[int]:
-    """`root` and every process below it."""
-    parents = process_parents()
-    found, frontier = {root}, {root}
-    while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
-        found |= frontier
-    return found
-
-
 def worker_processes(renderer) -> int:
-    return sum(len(tree(w.proc.pid)) for w in renderer.renderer._workers)
+    return sum(len(descendants({w.proc.pid}, process_parents()))
+               for w in renderer.renderer._workers)
 
 
 @pytest.fixture(scope="module", params=["bwrap", "rlimits"])
@@ -109,7 +100,7 @@ def test_reading_system_files_is_allowed(renderer):
 def test_files_outside_the_allow_list_are_not_readable(renderer, private_files, place):
     path = private_files[place]
     if path is None:
-        pytest.skip(f"no {place} file to try reading from {REPO}")
+        pytest.skip(f"no file under {place} on this machine to try reading")
     result = renderer.render(f"open({str(path)!r}).read()")
     assert not result.ok and "not readable" in result.error, result.error
 

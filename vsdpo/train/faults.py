@@ -105,14 +105,6 @@ def _host() -> str:
 
 def _running(pid: int) -> bool:
     """Alive and not a zombie (an exited child its launcher has not reaped yet)."""
-    if not os.path.isdir("/proc"):  # not Linux: ask the kernel (a zombie counts as alive)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rpartition(")")[2].split()[0] != "Z"
