@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from handmade import free_port
+from vsdpo.train.model import free_port
 from vsdpo.train.tiny import save_tiny_model
 
 

@@ -5,7 +5,6 @@ fixed hint. Importable by spawned and subprocess workers (they add this folder t
 
 import os
 import signal
-import socket
 
 import torch
 
@@ -13,12 +12,6 @@ from vsdpo.config import load_config
 from vsdpo.train.score import Scored
 
 CONTEXT = "Feedback: write more lowercase letters."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LetterScorer:

