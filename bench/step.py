@@ -24,7 +24,7 @@ import torch.distributed as dist
 from common import RESULTS_DIR, device_slug, run_metadata, write_result
 from vsdpo.config import load_config
 from vsdpo.train.metrics import TIME_KEYS
-from vsdpo.train.model import init_distributed
+from vsdpo.train.model import exit_process, init_distributed
 from vsdpo.train.trainer import Trainer
 
 
@@ -49,6 +49,7 @@ def main() -> None:
         write_result(payload, Path(args.out) if args.out else RESULTS_DIR / name)
     if dist.is_initialized():  # a vLLM engine's shutdown destroys it already
         dist.destroy_process_group()
+    exit_process(0)
 
 
 def _run(trainer: Trainer, args) -> list[dict]:

@@ -67,8 +67,10 @@ def _join_group(rank, world, port):
 
 
 def _train(model_dir, run_dir, overrides):
+    """Trains the run, then ends the process (`exit_process`)."""
     import torch.distributed as dist
 
+    from vsdpo.train.model import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
@@ -78,6 +80,7 @@ def _train(model_dir, run_dir, overrides):
         trainer.close()
         if dist.is_initialized():  # a vLLM engine's shutdown destroys it already
             dist.destroy_process_group()
+    exit_process(0)
 
 
 class KillingScorer(LetterScorer):
@@ -98,6 +101,7 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     """A whole single-process run (the body of the kill-and-resume subprocesses)."""
     import torch.distributed as dist
 
+    from vsdpo.train.model import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
     trainer = Trainer(cfg, scorer=KillingScorer(cfg.train.alpha, kill_at))
@@ -105,6 +109,7 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     trainer.close()
     if dist.is_initialized():
         dist.destroy_process_group()
+    exit_process(0)
 
 
 def fixed_samples(vocab_size: int, num: int = 8, seed: int = 0):

@@ -1,20 +1,23 @@
 """`python -m vsdpo.train --config F [--set a.b=c ...]`, alone or under torchrun."""
 
 import argparse
+from typing import NoReturn
 
 import torch.distributed as dist
 
 from vsdpo.config import Config, load_config
 from vsdpo.train.commands import add_config_args
 from vsdpo.train.faults import naming_dead_ranks
+from vsdpo.train.model import exit_process
 from vsdpo.train.trainer import Trainer
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="python -m vsdpo.train", description=__doc__)
     add_config_args(parser)
     args = parser.parse_args(argv)
     run(load_config(args.config, args.set))
+    exit_process(0)
 
 
 def run(cfg: Config) -> None:

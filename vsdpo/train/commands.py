@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
             from vsdpo.train.__main__ import run as run_training
+            from vsdpo.train.model import exit_process
             cfg = load_config(args.config, args.set)
             run_training(cfg)
+            exit_process(0)
         elif args.command == "eval":
             _eval(args)
         elif args.command == "demo":

@@ -10,9 +10,12 @@ autograd tracks, and its gradient is reduce-scattered back into the shard by FSD
 post-backward — no extra all-gather for the loss, no DTensor inside the kernel.
 """
 
+import atexit
 import os
 import socket
+import sys
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -72,6 +75,22 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     else:
         device = torch.device("cpu")
     return rank, dist.get_world_size(), device
+
+
+def exit_process(status: int = 0) -> NoReturn:
+    """End a process that joined a gloo group: run the `atexit` handlers, flush, `os._exit`.
+
+    Why not a normal exit: `destroy_process_group` does not stop gloo's worker threads
+    (DTensor's sharding cache keeps the device mesh, and through it the group, alive), and
+    one may still be freeing the tensors of the last collective, which takes the GIL. Once
+    CPython 3.11 has begun to finalize, a thread asking for the GIL is ended inside that C++
+    destructor: `terminate called without an active exception`, SIGABRT (pytorch#190489).
+    Skipping finalization leaves nothing half-done: every file and engine is closed by now.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def free_port() -> int:
