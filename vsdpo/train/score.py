@@ -3,11 +3,14 @@
 `RenderScorer` is the real stage (the browser/sandbox pool and `vsdpo.feedback`). It
 renders the code inside each completion (`vsdpo.feedback.extract`: the first Markdown fenced
 block, else the whole text) and maps the token offsets into that code, so credit lands on
-the program's tokens and never on fences or prose. The trainer only needs something with
-the same `score` coroutine, which is how tests drive the loop with hand-made rewards where
-rendering is beside the point.
+the program's tokens and never on fences or prose. Each sample is rewarded against its
+task's reference render (`ReferenceRenders`), so a clean render that drops what the prompt
+asked for scores lower. The trainer only needs something with the same `score` coroutine,
+which is how tests drive the loop with hand-made rewards where rendering is beside the point.
 """
 
+import asyncio
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,7 +18,7 @@ import torch
 
 from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
 from vsdpo.feedback.extract import extract_code, offsets_into_code
-from vsdpo.render import Artifact
+from vsdpo.render import Artifact, RenderResult
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
 
@@ -35,16 +38,39 @@ class Scorer(Protocol):
         """`tasks[i]` is the task of `completions[i]`; groups are consecutive."""
 
 
+class ReferenceRenders:
+    """Each task's `reference_code`, rendered once for the run (keyed by task id). A reference
+    that does not render counts as none — its samples are scored without similarity — and
+    each such task is reported once on stderr."""
+
+    def __init__(self, pool):
+        self.pool, self.by_id = pool, {}
+
+    async def of(self, tasks: list[Task]) -> list[RenderResult | None]:
+        new = list({t.id: t for t in tasks if t.reference_code and t.id not in self.by_id}
+                   .values())
+        results = await self.pool.render([Artifact(t.domain, t.reference_code) for t in new])
+        for task, result in zip(new, results):
+            if not result.ok:
+                first_line = (result.error or "").partition("\n")[0]
+                print(f"task {task.id}: its reference_code does not render, so its samples are "
+                      f"scored without it: {first_line}", file=sys.stderr)
+            self.by_id[task.id] = result if result.ok else None
+        return [self.by_id.get(t.id) for t in tasks]
+
+
 class RenderScorer:
     def __init__(self, pool, alpha: float, sibling: bool):
         self.pool, self.alpha, self.sibling = pool, alpha, sibling
+        self.references = ReferenceRenders(pool)
 
     async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
         extracted = [extract_code(c.text) for c in completions]
         codes = [code for code, _ in extracted]
-        results = await self.pool.render(
-            [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)])
-        rewards = [reward(t, r) for t, r in zip(tasks, results)]
+        artifacts = [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)]
+        results, references = await asyncio.gather(self.pool.render(artifacts),
+                                                   self.references.of(tasks))
+        rewards = [reward(t, r, reference) for t, r, reference in zip(tasks, results, references)]
         scored = []
         for i, (task, result) in enumerate(zip(tasks, results)):
             sibling = self._sibling(i, codes, results, rewards, group_size)
