@@ -30,6 +30,7 @@ def test_one_step_with_the_render_pool_logs_render_metrics(tiny_model_dir, tmp_p
     (metrics,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert 0.0 <= metrics["reward"] <= 1.0 and 0.0 <= metrics["exec_rate"] <= 1.0
     assert metrics["time/render"] > 0
+    assert 0.0 <= metrics["clean_complete"] <= metrics["content_fidelity"] <= 1.0
     # every teacher context quotes its task and carries feedback on the attempt
     assert len(contexts) == 8 and all("Feedback on a previous attempt" in c for c in contexts)
 

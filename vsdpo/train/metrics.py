@@ -33,11 +33,18 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
     counts = {"samples": len(scored), "reward": sum(s.reward for s in scored),
               "ok": sum(s.ok for s in scored), "defective": sum(bool(s.defect_kinds) for s in scored)}
     counts |= {f"kind/{k}": sum(k in s.defect_kinds for s in scored) for k in DEFECT_KINDS}
+    itemized = [s for s in scored if s.fidelity is not None]
+    counts |= {"itemized": len(itemized), "fidelity": sum(s.fidelity for s in itemized),
+               "clean_complete": sum(s.ok and not s.defect_kinds and s.fidelity == 1.0
+                                     for s in itemized)}
     c = reduce_over_ranks(counts | {k: v for k, v in sums.items() if not k.endswith("_s")})
     t = reduce_over_ranks(times, op=dist.ReduceOp.MAX)
     n, tokens = c["samples"], max(c["tokens"], 1.0)
     out = {"reward": c["reward"] / n, "exec_rate": c["ok"] / n, "defect_rate": c["defective"] / n}
     out |= {f"defect_rate/{k}": c[f"kind/{k}"] / n for k in DEFECT_KINDS}
+    if c["itemized"]:  # synthetic tasks: did the render hold what the prompt asked for?
+        out |= {"content_fidelity": c["fidelity"] / c["itemized"],
+                "clean_complete": c["clean_complete"] / c["itemized"]}
     out |= {"loss": c["loss"] / tokens, "divergence": c["divergence"] / tokens,
             "clip_fraction": c["clipped"] / tokens,
             "credit_blamed": c["blamed_weight"] / c["blamed_tokens"] if c["blamed_tokens"] else 0.0,

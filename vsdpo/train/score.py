@@ -18,6 +18,7 @@ import torch
 
 from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
 from vsdpo.feedback.extract import extract_code, offsets_into_code
+from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
@@ -30,6 +31,7 @@ class Scored:
     defect_kinds: list[str]        # one entry per defect found
     context: str                   # the teacher's prompt
     credit_T: torch.Tensor         # per-token weights on the divergence
+    fidelity: float | None = None  # share of the prompt's items drawn (synthetic tasks)
 
 
 class Scorer(Protocol):
@@ -79,7 +81,8 @@ class RenderScorer:
                                       result.defects, self.alpha, elements=result.elements,
                                       domain=task.domain)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
-                                 context, credit_T))
+                                 context, credit_T,
+                                 content_fidelity(task, result, codes[i])))
         return scored
 
     def _sibling(self, i, codes, results, rewards, group_size) -> str | None:
