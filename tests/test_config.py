@@ -34,6 +34,7 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("train.steps=2.5", "train.steps must be an int, got 2.5"),
     ("model.compile=3", "model.compile must be a bool"),
     ("train.teacher=ema2", "train.teacher must be live, ema or frozen"),
+    ("feedback.teacher_sees=code", "feedback.teacher_sees must be 'render' or 'reference'"),
     ("train.alpha=0.5", "train.alpha must be >= 1"),
     ("loss.temperature=0.7", "loss.temperature (0.7) must equal rollout.temperature (1.0)"),
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),

@@ -57,6 +57,8 @@ class RolloutConfig:
 @dataclass
 class FeedbackConfig:
     sibling: bool = True          # show the best sibling's code to the teacher
+    teacher_sees: str = "render"  # render: the defect report; reference: the task's reference
+                                  # program instead (OPSD-style), where the task has one
     scale_by_std: bool = True     # GRPO advantage normalisation
 
 
@@ -135,6 +137,8 @@ def check_config(cfg: Config) -> None:
     t, r, loss = cfg.train, cfg.rollout, cfg.loss
     _require(t.teacher in ("live", "ema", "frozen"), "train.teacher",
              f"must be live, ema or frozen, got {t.teacher!r}")
+    _require(cfg.feedback.teacher_sees in ("render", "reference"), "feedback.teacher_sees",
+             f"must be 'render' or 'reference', got {cfg.feedback.teacher_sees!r}")
     _require(0.0 < t.ema_rate <= 1.0, "train.ema_rate", f"must be in (0, 1], got {t.ema_rate}")
     _require(t.alpha >= 1.0, "train.alpha", f"must be >= 1 (1 = uniform credit), got {t.alpha}")
     _require(loss.kl_coef > 0 or loss.pg_coef > 0, "loss.kl_coef",

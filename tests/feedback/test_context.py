@@ -2,7 +2,8 @@
 
 import pytest
 
-from vsdpo.feedback import ContextConfig, TeacherContext, best_sibling, teacher_context
+from vsdpo.feedback import (ContextConfig, TeacherContext, best_sibling, reference_context,
+                            teacher_context)
 from vsdpo.render.types import Defect, RenderResult
 from vsdpo.tasks.task import Task
 
@@ -92,3 +93,10 @@ def test_html_spans_quote_their_own_text_joined_per_line():
     text = teacher_context(Task("w", "web", "Make a note."), result, code=code)
     assert ('at line 1: color:#eee; | font-size:9px; line 2: <p class="note">: contrast 1.2:1'
             in text)
+
+
+def test_the_reference_context_gives_the_reference_program_in_place_of_feedback():
+    task = Task("t", "chart", "Draw bars.", reference_code="ax.bar('a', 1)\n")
+    text = reference_context(task)
+    assert text.startswith("Draw bars.") and text.endswith(ContextConfig().instruction)
+    assert "ax.bar('a', 1)" in text and "Feedback on a previous attempt" not in text

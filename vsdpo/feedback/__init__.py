@@ -4,7 +4,8 @@ its group advantages. The defect detectors live here too but are imported by
 `vsdpo.render` directly."""
 
 from vsdpo.feedback.advantage import group_advantages
-from vsdpo.feedback.context import ContextConfig, TeacherContext, best_sibling, teacher_context
+from vsdpo.feedback.context import (ContextConfig, TeacherContext, best_sibling,
+                                    reference_context, teacher_context)
 from vsdpo.feedback.credit import credit_weights, weight_table
 from vsdpo.feedback.reward import RewardConfig, reward, reward_components
 
@@ -17,6 +18,7 @@ __all__ = [
     "group_advantages",
     "reward",
     "reward_components",
+    "reference_context",
     "teacher_context",
     "weight_table",
 ]

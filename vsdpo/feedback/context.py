@@ -131,6 +131,14 @@ def teacher_context(task: Task, result: RenderResult, sibling: str | None = None
     return TeacherContext(text=text, image=result.image) if with_image else text
 
 
+def reference_context(task: Task, config: ContextConfig = ContextConfig()) -> str:
+    """OPSD's privileged context: the task's reference program in place of feedback on the
+    student's attempt (worded as the sibling note, which the embedded teacher has read)."""
+    feedback = config.sibling_note.format(code=task.reference_code)
+    return config.layout.format(prompt=task.prompt, feedback=feedback,
+                                instruction=config.instruction)
+
+
 def best_sibling(index: int, codes: list[str], results: list[RenderResult],
                  rewards: list[float]) -> str | None:
     """The highest-reward other sample of the group that ran with no defects, or None."""

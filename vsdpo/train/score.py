@@ -16,7 +16,8 @@ from typing import Protocol
 
 import torch
 
-from vsdpo.feedback import best_sibling, credit_weights, reward, teacher_context
+from vsdpo.feedback import (best_sibling, credit_weights, reference_context, reward,
+                            teacher_context)
 from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
@@ -62,8 +63,12 @@ class ReferenceRenders:
 
 
 class RenderScorer:
-    def __init__(self, pool, alpha: float, sibling: bool):
-        self.pool, self.alpha, self.sibling = pool, alpha, sibling
+    """`teacher_sees`: "render" — the teacher reads the defect report on the sample's render
+    (and a clean sibling when `sibling`); "reference" — the task's reference program, where
+    the task has one (OPSD-style)."""
+
+    def __init__(self, pool, alpha: float, sibling: bool, teacher_sees: str = "render"):
+        self.pool, self.alpha, self.sibling, self.teacher_sees = pool, alpha, sibling, teacher_sees
         self.references = ReferenceRenders(pool)
 
     async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
@@ -75,8 +80,11 @@ class RenderScorer:
         rewards = [reward(t, r, reference) for t, r, reference in zip(tasks, results, references)]
         scored = []
         for i, (task, result) in enumerate(zip(tasks, results)):
-            sibling = self._sibling(i, codes, results, rewards, group_size)
-            context = teacher_context(task, result, sibling, code=codes[i])
+            if self.teacher_sees == "reference" and task.reference_code:
+                context = reference_context(task)
+            else:
+                sibling = self._sibling(i, codes, results, rewards, group_size)
+                context = teacher_context(task, result, sibling, code=codes[i])
             credit_T = credit_weights(codes[i], offsets_into_code(offsets[i], extracted[i][1]),
                                       result.defects, self.alpha, elements=result.elements,
                                       domain=task.domain)

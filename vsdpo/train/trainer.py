@@ -203,7 +203,8 @@ class Trainer:
 
     async def _build_scorer(self) -> Scorer:
         pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
-        return RenderScorer(pool, self.cfg.train.alpha, self.cfg.feedback.sibling)
+        f = self.cfg.feedback
+        return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees)
 
 
 def build_generator(cfg: Config, tokenizer, device: torch.device, group: int) -> Generator:
