@@ -8,6 +8,8 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)  # CJK text, not boxes
+fc-list 2>/dev/null | grep -qi "Noto Color Emoji" || need_apt+=(fonts-noto-color-emoji)
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} (Debian packages)"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
