@@ -22,10 +22,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from vsdpo.config import ModelConfig
 from vsdpo.train.faults import register_rank
+from vsdpo.train.load import load_sharded
 
 
 class Policy(nn.Module):
@@ -147,10 +148,38 @@ def load_tokenizer(cfg: ModelConfig):
 
 
 def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
-    """Load, then parallelize: the one place where AC → compile → fully_shard happen."""
-    policy = Policy(load_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
+    """Build on the meta device, parallelize (the one place where AC → compile → fully_shard
+    happen), then allocate and read only this rank's shards: no rank ever holds the full
+    model (`vsdpo/train/load.py`)."""
+    policy = Policy(_meta_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
     parallelize(policy, cfg)
+    policy.to_empty(device=device)
+    _init_non_persistent_buffers(policy.lm)
+    load_sharded(policy.lm, cfg.path)
     return policy
+
+
+def _meta_lm(cfg: ModelConfig, device: torch.device, compute_dtype: torch.dtype
+             ) -> PreTrainedModel:
+    """`load_lm`'s model without its weights: every tensor on the meta device. In eval mode,
+    as `from_pretrained` leaves it (dropout off)."""
+    attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
+    config = AutoConfig.from_pretrained(cfg.path)
+    with torch.device("meta"):
+        lm = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
+                                              attn_implementation=attn)
+    return lm.eval()
+
+
+def _init_non_persistent_buffers(lm: PreTrainedModel) -> None:
+    """Buffers computed at construction rather than stored (RoPE's `inv_freq`) are garbage
+    after meta init and `to_empty`. `from_pretrained` recomputes them with the model's
+    `_init_weights`, and so do we — before the load, which overwrites anything else that
+    init touches."""
+    owners = {lm.get_submodule(name.rpartition(".")[0])
+              for name, _ in lm.named_non_persistent_buffers()}
+    for module in owners:
+        lm._init_weights(module)
 
 
 def parallelize(policy: Policy, cfg: ModelConfig) -> None:

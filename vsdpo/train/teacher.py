@@ -5,8 +5,8 @@ Three choices of weights (`train.teacher`):
 - `ema`: an exponential moving average, `θ_T ← (1 − rate)·θ_T + rate·θ`, after each step.
 - `frozen`: the initial weights, never updated.
 
-EMA and frozen teachers are a second `Policy` sharded exactly like the student, so the
-update is a local `lerp_` on matching shards with no communication. The teacher forward
+EMA and frozen teachers are a second `Policy`, built and sharded exactly like the student, so
+the update is a local `lerp_` on matching shards with no communication. The teacher forward
 runs under `no_grad`; as an FSDP root it keeps its head weight unsharded after forward,
 which is how `hidden` hands the `[V, H]` head to the loss, and `release` reshards it.
 """
@@ -48,12 +48,10 @@ class Teacher:
 
 
 def build_teacher(cfg: Config, student: Policy, device: torch.device) -> Teacher:
-    """A live teacher shares the student; EMA and frozen start as a copy of it."""
+    """A live teacher shares the student; EMA and frozen are a second policy, sharded and
+    loaded from the same checkpoint as the student (so they start equal to it) — each rank
+    reads only its own shards, never a full copy of the model."""
     copy = None
     if cfg.train.teacher != "live":
-        copy = build_policy(cfg.model, device)
-        copy.requires_grad_(False)
-        with torch.no_grad():
-            for p_t, p_s in zip(copy.parameters(), student.parameters(), strict=True):
-                p_t.to_local().copy_(p_s.to_local())
+        copy = build_policy(cfg.model, device).requires_grad_(False)
     return Teacher(cfg.train.teacher, cfg.train.ema_rate, student, copy)
