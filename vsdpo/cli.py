@@ -5,6 +5,7 @@ import sys
 
 from vsdpo.render import report
 from vsdpo.train import commands as train_commands
+from vsdpo.train import report as run_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,10 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     train_commands.add_config_args(demo)
     demo.add_argument("--nproc", type=int, default=2, help="training processes (default: 2)")
     report.add_parser(sub)
+    run_report.add_parser(sub)
     train_commands.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "render":
         return report.run(args)
+    if args.command == "report":
+        return run_report.run(args)
     return train_commands.run(args)
 
 

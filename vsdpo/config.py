@@ -77,6 +77,7 @@ class TrainConfig:
     alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
     max_skipped_steps: int = 3    # stop after this many updates in a row skipped (non-finite)
     collective_timeout_s: float = 1800.0  # a collective waiting longer fails (dead/stuck rank)
+    log_rollouts_every: int = 0   # keep rank 0's first group every N steps (rollouts/); 0: off
 
 
 @dataclass
@@ -171,6 +172,7 @@ def check_config(cfg: Config) -> None:
     for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):
         _require(getattr(r, name) > 0, f"rollout.{name}", "must be > 0")
     _require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0 (0 = at the end)")
+    _require(t.log_rollouts_every >= 0, "train.log_rollouts_every", "must be >= 0 (0 = off)")
     _require(t.max_skipped_steps >= 1, "train.max_skipped_steps",
              f"must be >= 1 (1 = stop at the first non-finite loss or gradient), "
              f"got {t.max_skipped_steps}")

@@ -1,11 +1,13 @@
 """`vsdpo demo` (`make demo`): the main job on the embedded default, end to end.
 
 Warm-starts the tiny model (cached), trains Visual-SDPO with `torchrun` on K CPU processes,
-then evaluates the model before and after on the held-out synthetic prompts and prints the
-table. A finished run directory is reused (it resumes at its last step); delete it, or pass
-`--set run_dir=...`, to train again.
+then evaluates the model before and after on the held-out synthetic prompts, prints the
+table (kept as `<run_dir>/eval.json`) and ends with the run's report (`vsdpo report`:
+`<run_dir>/report.html`). A finished run directory is reused (it resumes at its last step);
+delete it, or pass `--set run_dir=...`, to train again.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 from vsdpo.config import load_config
 from vsdpo.train.evaluate import evaluate, format_table
 from vsdpo.train.model import resolve_model_path
+from vsdpo.train.report import write_report
 
 
 def run_demo(config_path: str, overrides: list[str], nproc: int) -> None:
@@ -33,8 +36,10 @@ def run_demo(config_path: str, overrides: list[str], nproc: int) -> None:
         cfg_model = load_config(config_path, overrides + [f"model.path='{resolve_model_path(path)}'"])
         columns[name] = evaluate(cfg_model)
     print(format_table(columns))
+    (Path(cfg.run_dir) / "eval.json").write_text(json.dumps(columns, indent=1))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; per-step metrics in "
           f"{cfg.run_dir}/metrics.jsonl")
+    print(f"report: {write_report(cfg.run_dir)}")
 
 
 def _banner(text: str) -> None:

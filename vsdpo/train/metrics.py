@@ -59,7 +59,7 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
 
 class MetricLogger:
     def __init__(self, run_dir: str | Path, total_steps: int, start_step: int, rank: int):
-        self.rank = rank
+        self.rank, self.tb = rank, None
         self.path = Path(run_dir) / "metrics.jsonl"
         if rank != 0:
             return

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import torch
 
-from vsdpo.feedback import (best_sibling, credit_weights, reference_context, reward,
-                            teacher_context)
+from vsdpo.feedback import (best_sibling, credit_weights, reference_context,
+                            reward_components, teacher_context)
 from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
@@ -33,6 +33,8 @@ class Scored:
     context: str                   # the teacher's prompt
     credit_T: torch.Tensor         # per-token weights on the divergence
     fidelity: float | None = None  # share of the prompt's items drawn (synthetic tasks)
+    result: RenderResult | None = None            # the render, for the rollout log
+    reward_parts: dict[str, float] | None = None  # `reward_components`, for the rollout log
 
 
 class Scorer(Protocol):
@@ -77,7 +79,9 @@ class RenderScorer:
         artifacts = [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)]
         results, references = await asyncio.gather(self.pool.render(artifacts),
                                                    self.references.of(tasks))
-        rewards = [reward(t, r, reference) for t, r, reference in zip(tasks, results, references)]
+        parts = [reward_components(t, r, reference)
+                 for t, r, reference in zip(tasks, results, references)]
+        rewards = [p["reward"] for p in parts]
         scored = []
         for i, (task, result) in enumerate(zip(tasks, results)):
             if self.teacher_sees == "reference" and task.reference_code:
@@ -90,7 +94,7 @@ class RenderScorer:
                                       domain=task.domain)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
                                  context, credit_T,
-                                 content_fidelity(task, result, codes[i])))
+                                 content_fidelity(task, result, codes[i]), result, parts[i]))
         return scored
 
     def _sibling(self, i, codes, results, rewards, group_size) -> str | None:

@@ -39,6 +39,7 @@ from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tok
                                resolve_model_path)
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.recompute import recompute_logprobs
+from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
@@ -73,12 +74,15 @@ class Trainer:
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
         self.step = self._resume()
+        self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every, cfg.train.alpha,
+                                      cfg.rollout.group_size, self.step, self.rank)
         self.skipped_in_a_row = 0
         self.sync_weights()
 
     def train(self) -> None:
         cfg = self.cfg.train
         logger = MetricLogger(self.run_dir, cfg.steps, self.step, self.rank)
+        self.rollout_log.tb = logger.tb  # the logged renders go beside the scalars
         saved = stopped = None
         with StopRequest(signal.SIGTERM) as stop, naming_dead_ranks():
             while self.step < cfg.steps and not stopped:
@@ -114,6 +118,8 @@ class Trainer:
         with _timed(times, "sync"):
             self.sync_weights()
         self.step += 1
+        self.rollout_log.write(self.step, tasks_N, completions, offsets, scored,
+                               [s.advantage for s in samples])
         return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0])
 
     def count_skipped(self, metrics: dict) -> None:
