@@ -168,7 +168,11 @@ def _version(dist: str) -> str | None:
 
 
 def _git_commit() -> str | None:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    """None outside a git checkout, or where git is not installed (a copied tree on a GPU machine)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    except OSError:
+        return None
     return proc.stdout.strip() or None
 
 

@@ -142,7 +142,7 @@ async def bounded(jobs, limit: int):
 async def ours(batches: dict[str, list[Artifact]], reps: int, **config) -> dict:
     """The pool as the trainer uses it: one warm-up pass per batch, then timed passes."""
     async with RenderPool(RenderConfig(**config)) as pool:
-        out = {"chromium": pool.browsers.browsers[0].version}
+        out = {"chromium": (await pool.start_browsers()).browsers[0].version}
         for name, batch in batches.items():
             results = await pool.render(batch)  # warm-up: browsers' caches, chart workers
             runs = []

@@ -14,6 +14,7 @@ class SyncPool:
         self.loop = asyncio.new_event_loop()
         self.pool = RenderPool(config)
         self.loop.run_until_complete(self.pool.__aenter__())
+        self.loop.run_until_complete(self.pool.start_browsers())
 
     def render(self, artifacts):
         return self.loop.run_until_complete(self.pool.render(artifacts))

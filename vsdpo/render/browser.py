@@ -20,18 +20,12 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
+from vsdpo.render.types import ChromiumDied, RenderTimeout
+
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run",
                "--disable-quic", "--disable-extensions", "--disable-dev-shm-usage",
                "--mute-audio", "--disable-default-apps"]
-
-
-class RenderTimeout(Exception):
-    """A job ran past its timeout; the slot was rebuilt and the job is not retried."""
-
-
-class ChromiumDied(Exception):
-    """The browser, or the renderer of the page a job was using, died under the job."""
 
 
 def find_chromium(path: str | None = None) -> str:

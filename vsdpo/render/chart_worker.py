@@ -14,8 +14,10 @@ its worker (it would otherwise outlive a killed worker, orphaned in its own sess
 import base64
 import builtins
 import colorsys  # noqa: F401 - imported once here, not in every chart (see warm_up)
+import contextlib
 import ctypes
 import gc
+import importlib
 import io
 import json
 import linecache
@@ -82,17 +84,17 @@ def warm_up() -> None:
     """Import, patch, and draw one figure so fonts and caches are loaded before forking.
 
     Also imports what chart programs commonly import (`numpy.random`, `mpl_toolkits`,
-    pandas, scipy, seaborn, squarify, PIL's plugins) so each forked child does not pay for it
-    again (seaborn alone takes about 2 s).
+    PIL's plugins; pandas, scipy, seaborn, squarify where installed — a chart that needs a
+    missing one fails with its ImportError) so each forked child does not pay for it again
+    (seaborn alone takes about 2 s).
     """
     import matplotlib.ticker  # noqa: F401
     import mpl_toolkits.axes_grid1  # noqa: F401
     import mpl_toolkits.mplot3d  # noqa: F401
     import numpy.random  # noqa: F401
-    import pandas  # noqa: F401
-    import scipy.stats  # noqa: F401
-    import seaborn  # noqa: F401
-    import squarify  # noqa: F401
+    for optional in ("pandas", "scipy.stats", "seaborn", "squarify"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(optional)
 
     Image.init()
     chart_trace.install()

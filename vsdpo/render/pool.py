@@ -1,9 +1,11 @@
 """The render pool the trainer uses: artifacts in, `RenderResult`s out, in order.
 
 Web pages and slides go to reused Chromium pages (`browser.py`, `html.py`); charts go to
-the chart renderer's warm sandboxed workers (`chart.py`). Rendering is concurrent across
-the pool; a result never raises — bad code, a hung script or a crashed browser all come
-back as `ok=False` with the error.
+the chart renderer's warm sandboxed workers (`chart.py`). Each side starts on the first
+artifact that needs it, so charts alone need neither Playwright nor Chromium;
+`start_browsers()` starts Chromium up front, so a run whose tasks include pages fails at
+once when it is missing. Rendering is concurrent across the pool; a result never raises —
+bad code, a hung script or a crashed browser all come back as `ok=False` with the error.
 
     async with RenderPool(RenderConfig()) as pool:
         results = await pool.render(artifacts)
@@ -15,10 +17,8 @@ import os
 import traceback
 from dataclasses import dataclass, field
 
-from vsdpo.render.browser import BrowserPool, ChromiumDied, RenderTimeout, find_chromium
 from vsdpo.render.chart import ChartConfig, ChartRenderer
-from vsdpo.render.html import HtmlSettings, render_html
-from vsdpo.render.types import Artifact, RenderResult
+from vsdpo.render.types import Artifact, ChromiumDied, RenderResult, RenderTimeout
 
 HTML_DOMAINS = ("web", "slide")
 
@@ -58,22 +58,30 @@ class RenderPool:
 
     def __init__(self, config: RenderConfig | None = None):
         self.config = config or RenderConfig()
-        c = self.config
-        self.settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height, c.max_dom_nodes,
-                                     c.screenshot)
-        self.browsers = BrowserPool(find_chromium(c.browser_path), c.num_browsers,
-                                    c.pages_per_browser, c.recycle_every, c.timeout_s)
+        self.browsers = None  # a BrowserPool, once a page needs one
         self.charts: ChartRenderer | None = None
-        self._chart_lock = asyncio.Lock()
+        self._browser_lock, self._chart_lock = asyncio.Lock(), asyncio.Lock()
 
     async def __aenter__(self) -> "RenderPool":
-        await self.browsers.start()
         return self
 
     async def __aexit__(self, *exc):
         if self.charts is not None:
             await self.charts.close()
-        await self.browsers.close()
+        if self.browsers is not None:
+            await self.browsers.close()
+
+    async def start_browsers(self):
+        """The browser pool, started on the first call."""
+        async with self._browser_lock:
+            if self.browsers is None:
+                from vsdpo.render.browser import BrowserPool, find_chromium  # Playwright: pages only
+                c = self.config
+                browsers = BrowserPool(find_chromium(c.browser_path), c.num_browsers,
+                                       c.pages_per_browser, c.recycle_every, c.timeout_s)
+                await browsers.start()
+                self.browsers = browsers
+        return self.browsers
 
     async def render(self, artifacts: list[Artifact]) -> list[RenderResult]:
         """Render all artifacts concurrently; results in the same order."""
@@ -86,14 +94,21 @@ class RenderPool:
             if artifact.domain not in HTML_DOMAINS:
                 return RenderResult(ok=False, error=f"unknown domain {artifact.domain!r}; "
                                     "expected 'web', 'slide' or 'chart'")
-            js = self.config.javascript.get(artifact.domain, False)
-            return await self.browsers.run(
-                lambda page, cdp: render_html(page, cdp, artifact, self.settings), js)
+            return await self._render_html(artifact)
         except (RenderTimeout, ChromiumDied) as e:
             return RenderResult(ok=False, error=str(e))
         except Exception as e:  # a result never raises: the error is the result
             return RenderResult(ok=False, error=f"{type(e).__name__}: {e}\n"
                                 f"{traceback.format_exc(limit=3)}")
+
+    async def _render_html(self, artifact: Artifact) -> RenderResult:
+        from vsdpo.render.html import HtmlSettings, render_html
+        c = self.config
+        settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height, c.max_dom_nodes,
+                                c.screenshot)
+        browsers = await self.start_browsers()
+        return await browsers.run(lambda page, cdp: render_html(page, cdp, artifact, settings),
+                                  c.javascript.get(artifact.domain, False))
 
     async def _render_chart(self, artifact: Artifact) -> RenderResult:
         async with self._chart_lock:  # chart workers start on the first chart

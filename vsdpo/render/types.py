@@ -80,3 +80,11 @@ class RenderResult:
     height: int = 0
     elements: list[Element] = field(default_factory=list)
     defects: list[Defect] = field(default_factory=list)
+
+
+class RenderTimeout(Exception):
+    """A job ran past its timeout; the slot was rebuilt and the job is not retried."""
+
+
+class ChromiumDied(Exception):
+    """The browser, or the renderer of the page a job was using, died under the job."""

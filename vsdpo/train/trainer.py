@@ -29,6 +29,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from vsdpo.config import Config, save_config
 from vsdpo.feedback import group_advantages
 from vsdpo.render import RenderPool
+from vsdpo.render.pool import HTML_DOMAINS
 from vsdpo.rollout import Generator, HFGenerator, SamplingParams
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -209,6 +210,8 @@ class Trainer:
 
     async def _build_scorer(self) -> Scorer:
         pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
+        if any(t.domain in HTML_DOMAINS for t in self.tasks.tasks):  # no Chromium: fail now
+            await pool.start_browsers()
         f = self.cfg.feedback
         return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees)
 

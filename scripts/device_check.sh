@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# One GPU check, three parts, one JSON (issue #11): the CUDA kernel tests, the fused-loss
+# benchmark at the production shape, and a 3-step bf16 training run of the tiny config on one
+# GPU under torchrun (NCCL), chart tasks only, transformers rollouts. Sized for ≤ 8 min on one
+# H200; each part has its own time limit, a failing part does not stop the others, and the
+# exit status is non-zero when any part failed.
+#
+#   bash scripts/device_check.sh          # on a CUDA machine, from the repository root
+#   bash scripts/device_check.sh --cpu    # dry run of every CPU-runnable part (1–2 min here)
+#
+# Needs: python3 ($PYTHON) with torch, triton, transformers, tokenizers, safetensors, numpy,
+#   matplotlib, pillow, tqdm, pytest, pytest-benchmark, pytest-timeout (pyproject's pytest
+#   options name the last two) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
+#   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (its
+#   pins say torch 2.13 and Python 3.11). Nothing is downloaded.
+# Not needed: vLLM, Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
+#   hub. Chart tasks never start the browser pool (RenderPool starts each side on first
+#   use); without bwrap the chart sandbox's "auto" setting runs its rlimits-only layer.
+# Optional: wheels carried in .whl/ are installed into python3's environment first (CUDA mode
+#   only), e.g. liger-kernel, the benchmark's Liger baseline (without it Liger's rows are left
+#   out); DEVICE_CHECK_MODEL=DIR trains that transformers directory (e.g. a carried
+#   .cache/warmstart/warmstart-*, whose charts run), else a random tiny Llama built here.
+# Output: $DEVICE_CHECK_OUT (default bench/results): device_check_<card>.json with the three
+#   parts, loss_<card>.json (the benchmark's own), train_metrics_<card>.jsonl and the logs;
+#   everything is also copied to $OUT when set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+MODE=cuda
+[[ "${1:-}" == "--cpu" ]] && MODE=cpu
+PY=${PYTHON:-python3}
+RESULTS=$(realpath -m "${DEVICE_CHECK_OUT:-bench/results}")
+WORK=$(mktemp -d -t device-check-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$RESULTS"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+
+# Carried wheels go into the interpreter's own environment (a fresh GPU machine's): the chart
+# workers run with PYTHONPATH set to the package alone, and read only inside the allow-list.
+if [[ $MODE == cuda ]] && compgen -G ".whl/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile .whl/*.whl \
+        || echo "device check: installing .whl/*.whl failed; going on without them" >&2
+fi
+
+# Per-part limits (s), each + 5 s to kill: CUDA 90 + 235 + 120 + ~15 of set-up and summary ≤ 8 min.
+if [[ $MODE == cpu ]]; then
+    export CUDA_VISIBLE_DEVICES="" TRITON_INTERPRET=1
+    LIMIT_TESTS=90 LIMIT_BENCH=150 LIMIT_TRAIN=150
+    TESTS=(tests/kernels/test_kernel_cuda.py tests/kernels/test_weight_grad_fallback.py)
+    BENCH_ARGS=(--quick)
+    TRAIN_SET=(train.steps=1 rollout.prompts_per_step=1 rollout.max_new_tokens=48)
+else
+    unset TRITON_INTERPRET  # compiled kernels on the GPU, not the interpreter
+    LIMIT_TESTS=90 LIMIT_BENCH=235 LIMIT_TRAIN=120
+    # + the sm_90 AOT compile of every kernel variant (no spills) with this image's Triton
+    TESTS=(tests/kernels/test_kernel_cuda.py tests/kernels/test_weight_grad_fallback.py
+           tests/kernels/test_kernel_aot.py)
+    BENCH_ARGS=()
+    TRAIN_SET=(train.steps=3 model.dtype=bfloat16)
+fi
+
+SLUG=$("$PY" -c "import sys; sys.path.insert(0, 'bench'); from common import device_slug; print(device_slug())") \
+    || { echo "device check: python3 with torch does not start" >&2; exit 2; }
+if [[ $MODE == cuda && $SLUG == cpu ]]; then
+    echo "device check: no CUDA GPU visible (torch.cuda.is_available() is False); --cpu is the dry run" >&2
+    exit 2
+fi
+BENCH_JSON="$RESULTS/loss_${SLUG}$([[ $MODE == cpu ]] && echo _quick).json"
+METRICS="$RESULTS/train_metrics_${SLUG}.jsonl"
+SUMMARY="$RESULTS/device_check_${SLUG}.json"
+rm -f "$BENCH_JSON" "$METRICS" "$SUMMARY" "$RESULTS/device_check_${SLUG}"_*.log
+
+# run_part NAME LIMIT CMD...: the command under `timeout`, its log in $RESULTS/device_check_<card>_NAME.log,
+# "rc seconds limit" in $WORK/NAME.status; a failure prints the log's tail and carries on.
+run_part() {
+    local name=$1 limit=$2 start=$SECONDS rc
+    shift 2
+    echo "== device check [$MODE]: $name (limit ${limit}s)"
+    timeout -k 5 "$limit" "$@" >"$RESULTS/device_check_${SLUG}_$name.log" 2>&1
+    rc=$?
+    echo "$rc $((SECONDS - start)) $limit" >"$WORK/$name.status"
+    echo "   exit $rc after $((SECONDS - start))s$([[ $rc == 124 || $rc == 137 ]] && echo ' (timed out)')"
+    ((rc == 0)) || tail -n 30 "$RESULTS/device_check_${SLUG}_$name.log" | sed 's/^/   | /'
+}
+
+# 1. Kernel tests: the CUDA-only tests (collected and skipped on --cpu).
+run_part kernel_tests "$LIMIT_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
+    --junitxml="$WORK/kernel_tests.xml" "${TESTS[@]}"
+
+# 2. The fused-loss benchmark: eager, torch.compile (CUDA), Liger (when importable), ours, and
+#    the cuBLAS matmul floor, in one run (bench/loss.py; --quick: tiny shapes on --cpu).
+run_part loss_bench "$LIMIT_BENCH" "$PY" bench/loss.py "${BENCH_ARGS[@]}" --out "$BENCH_JSON"
+
+# 3. Training: the tiny config, chart tasks, transformers rollouts, one process under torchrun
+#    (NCCL beside gloo on CUDA). The model: $DEVICE_CHECK_MODEL, else a random tiny Llama.
+MODEL=${DEVICE_CHECK_MODEL:-$WORK/tiny_model}
+[[ -n ${DEVICE_CHECK_MODEL:-} ]] \
+    || "$PY" -c "import sys; from vsdpo.train.tiny import save_tiny_model; save_tiny_model(sys.argv[1])" "$MODEL"
+TRAIN_SET+=("model.path=$MODEL" "run_dir=$WORK/run" rollout.backend=transformers
+            "tasks.domains=['chart']" train.checkpoint_every=0)
+run_part training "$LIMIT_TRAIN" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
+    -m vsdpo.train --config configs/tiny.toml "${TRAIN_SET[@]/#/--set=}"
+[[ -f $WORK/run/metrics.jsonl ]] && cp "$WORK/run/metrics.jsonl" "$METRICS" && sed 's/^/   /' "$METRICS"
+
+# 4. One JSON of the three parts; the last stdout line is that JSON.
+"$PY" - "$MODE" "$WORK" "$SUMMARY" "$BENCH_JSON" "$METRICS" "${TESTS[@]}" <<'PY'
+import json, math, sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, "bench")
+from common import run_metadata, write_result  # noqa: E402
+
+mode, work, summary, bench_json, metrics, *tests = sys.argv[1:]
+work = Path(work)
+
+
+def status(name):
+    path = work / f"{name}.status"
+    if not path.exists():
+        return {"passed": False, "error": "did not run"}
+    rc, seconds, limit = map(int, path.read_text().split())
+    return {"exit_code": rc, "seconds": seconds, "limit_s": limit, "timed_out": rc in (124, 137)}
+
+
+tests_part = status("kernel_tests") | {"files": tests}
+xml = work / "kernel_tests.xml"
+if xml.exists():
+    suite = ET.parse(xml).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    tests_part |= counts
+# on CUDA every collected test must run: a skip there means the GPU was not used
+tests_part["passed"] = (tests_part.get("exit_code") == 0 and "tests" in tests_part
+                        and (mode == "cpu" or tests_part["skipped"] == 0))
+
+bench_part = status("loss_bench") | {"result_file": Path(bench_json).name}
+if Path(bench_json).exists():
+    bench = json.loads(Path(bench_json).read_text())
+    bench_part["runs"] = [{
+        "shape": run["shape"], "matmul_tflops": run["matmul_tflops"], "floor_ms": run["floor_ms"],
+        "providers": {name: {k: p.get(k) for k in ("median_ms", "p20_ms", "p80_ms", "tflops",
+                                                    "peak_extra_mib", "error") if k in p}
+                      for name, p in run["providers"].items()},
+        "ours_vs_floor": (run["providers"]["ours"].get("median_ms") or math.nan) / run["floor_ms"],
+    } for run in bench["runs"]]
+    bench_part |= {"exactness": bench["exactness"], "all_targets_met": bench["all_targets_met"],
+                   "targets": {k: t["met"] for k, t in bench["targets"].items()}}
+bench_part["passed"] = bench_part.get("exit_code") == 0 and "runs" in bench_part  # targets: reported
+
+train_part = status("training") | {"result_file": Path(metrics).name}
+if Path(metrics).exists():
+    steps = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line]
+    train_part["metrics"] = steps
+train_part["passed"] = (train_part.get("exit_code") == 0 and bool(train_part.get("metrics"))
+                        and all(math.isfinite(s["loss"]) and not s["skipped"]
+                                for s in train_part["metrics"]))
+
+parts = {"kernel_tests": tests_part, "loss_bench": bench_part, "training": train_part}
+payload = {"check": "device_check", "mode": mode, "meta": run_metadata(), "parts": parts,
+           "all_passed": all(p["passed"] for p in parts.values())}
+write_result(payload, Path(summary))
+sys.exit(0 if payload["all_passed"] else 1)
+PY
+rc=$?
+
+if [[ -n ${OUT:-} ]]; then
+    mkdir -p "$OUT"
+    cp "$SUMMARY" "$RESULTS/device_check_${SLUG}"_*.log "$OUT"/
+    cp "$BENCH_JSON" "$METRICS" "$OUT"/ 2>/dev/null  # absent when their part failed
+fi
+exit $rc

@@ -1,0 +1,37 @@
+"""scripts/device_check.sh, the one GPU check: it parses, and its `--cpu` dry run runs every
+CPU-runnable part (the CUDA tests collected and skipped, the loss benchmark at tiny shapes, a
+1-step chart training run under torchrun) and writes the one JSON of the three parts
+(~1 min on 2 cores)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "device_check.sh"
+
+
+def test_the_device_check_script_parses():
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
+    env = os.environ | {"PYTHON": sys.executable, "DEVICE_CHECK_OUT": str(tmp_path)}
+    env.pop("OUT", None)
+    proc = subprocess.run(["bash", str(SCRIPT), "--cpu"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "device_check_cpu.json").read_text())
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == report  # last stdout line
+    assert report["mode"] == "cpu" and report["all_passed"]
+    assert {"device", "torch", "triton", "date_utc"} <= set(report["meta"])
+    tests, bench, train = (report["parts"][k] for k in ("kernel_tests", "loss_bench", "training"))
+    assert tests["failures"] == tests["errors"] == 0 and tests["skipped"] >= 5  # the CUDA ones
+    assert (tmp_path / bench["result_file"]).is_file()
+    assert {"eager", "ours"} <= set(bench["runs"][0]["providers"])
+    assert bench["runs"][0]["floor_ms"] > 0 and bench["runs"][0]["providers"]["ours"]["median_ms"] > 0
+    assert [m["step"] for m in train["metrics"]] == [1]
+    assert train["metrics"][0]["tokens"] > 0 and train["metrics"][0]["loss"] == train["metrics"][0]["loss"]
+    assert (tmp_path / train["result_file"]).is_file()
