@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 
 from vsdpo.config import ConfigError, build_dataclass, load_config
@@ -22,6 +23,9 @@ def add_parsers(sub) -> None:
     add_config_args(ev)
     ev.add_argument("--model", action="append", required=True, metavar="DIR",
                     help="model directory or 'warmstart'; repeat to compare columns")
+    ev.add_argument("--samples", type=int, default=1, metavar="K",
+                    help="programs sampled per task at rollout.temperature; rates average "
+                    "over all of them (default: 1)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ws = sub.add_parser("warmstart", help="build (or find cached) the embedded tiny model",
                         description="SFT a tiny decoder on synthetic programs and feedback "
@@ -41,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
             run_training(cfg)
             exit_process(0)
         elif args.command == "eval":
+            from vsdpo.train.model import exit_process
             _eval(args)
+            exit_process(0)  # a vLLM engine starts a gloo group
         elif args.command == "demo":
             from vsdpo.train.demo import run_demo
             run_demo(args.config, args.set, args.nproc)
@@ -55,13 +61,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _eval(args) -> None:
+    """One column per model: the prompt and sample counts, then the rates."""
+    from vsdpo.train.data import build_tasks
     from vsdpo.train.evaluate import evaluate, format_table
     from vsdpo.train.model import resolve_model_path
+    if args.samples < 1:
+        raise ConfigError(f"--samples {args.samples}: must be at least 1")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout: table or JSON
     configs = {m: load_config(args.config, args.set + [f"model.path='{m}'"]) for m in args.model}
     columns = {}
     for model, cfg in configs.items():  # checked first, built (warm-start) second
         cfg.model.path = resolve_model_path(model)
-        columns[model] = evaluate(cfg)
+        prompts = len(build_tasks(cfg.tasks, split="eval"))
+        columns[model] = {"prompts": prompts, "samples": prompts * args.samples,
+                          **evaluate(cfg, args.samples)}
     print(json.dumps(columns, indent=1) if args.json else format_table(columns))
 
 
