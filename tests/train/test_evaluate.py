@@ -13,7 +13,7 @@ from vsdpo.cli import main
 from vsdpo.rollout import HFGenerator, SamplingParams
 from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.data import build_tasks
-from vsdpo.train.evaluate import _sample, evaluate
+from vsdpo.train.evaluate import _sample, evaluate, format_table, summarize
 from vsdpo.train.model import load_lm, load_tokenizer
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.tiny import save_tiny_model
@@ -83,3 +83,16 @@ def test_vllm_on_cpu_from_a_path_with_a_space_is_refused_with_the_reason(
 def test_fewer_than_one_sample_ends_the_command_with_one_line(capsys):
     assert main(["eval", "--model", "warmstart", "--samples", "0"]) == 2
     assert "--samples 0: must be at least 1" in capsys.readouterr().err
+
+
+def test_summary_means_and_bootstrap_intervals_resample_prompts_not_samples():
+    """Two prompts × 2 samples: one prompt always right, one always wrong. Resampling
+    prompts gives means of 0, 0.5 or 1; resampling samples independently would rarely
+    reach 0 or 1. A key only some rows have is averaged over those rows."""
+    rows = [{"exec_rate": 1.0, "content_fidelity": 0.5}, {"exec_rate": 1.0},
+            {"exec_rate": 0.0}, {"exec_rate": 0.0}]
+    out = summarize(rows, samples=2)
+    assert out["exec_rate"] == 0.5 and (out["exec_rate@lo"], out["exec_rate@hi"]) == (0.0, 1.0)
+    assert out["content_fidelity"] == 0.5
+    table = format_table({"m": out})
+    assert "0.500 [0.000, 1.000]" in table

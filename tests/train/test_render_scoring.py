@@ -38,9 +38,15 @@ def test_one_step_with_the_render_pool_logs_render_metrics(tiny_model_dir, tmp_p
 def test_evaluation_reports_rates_and_prints_a_table(tiny_model_dir, tmp_path):
     cfg = tiny_config(tiny_model_dir, tmp_path / "run", *SMALL)
     metrics = evaluate(cfg)
-    assert {"exec_rate", "defect_rate", "reward", "defect_rate/overlap"} <= metrics.keys()
+    assert {"exec_rate", "defect_rate", "reward", "defect_rate/overlap", "content_fidelity",
+            "clean_complete", "chartmimic/mean", "design2code/mean"} <= metrics.keys()
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
-    assert all((v * 4).is_integer() for k, v in metrics.items() if k != "reward")
+    values = {k: v for k, v in metrics.items() if "@" not in k}
+    for k, v in values.items():  # every value inside its bootstrap interval
+        assert metrics[f"{k}@lo"] <= v <= metrics[f"{k}@hi"], k
+    rates = [k for k in values if k.endswith("_rate") or "rate/" in k or k == "clean_complete"]
+    assert all((values[k] * 4).is_integer() for k in rates)  # 4 prompts, one sample each
     table = format_table({"before": metrics, "after": metrics})
     assert table.splitlines()[0].split() == ["metric", "before", "after"]
+    assert "chartmimic/text" in table and f"[{metrics['reward@lo']:.3f}," in table
     assert Path(cfg.model.path).is_dir()

@@ -123,3 +123,13 @@ def _visible_tokens(offsets: list[list[int]]) -> list[int]:
             visible.append(t)
             cursor = end
     return visible
+
+
+def test_the_eval_table_shows_each_value_with_its_interval(tmp_path):
+    from vsdpo.train.report import eval_html
+    (tmp_path / "eval.json").write_text(json.dumps({
+        "before": {"reward": 0.5, "reward@lo": 0.25, "reward@hi": 0.75, "prompts": 4},
+        "after": {"reward": 0.625, "reward@lo": 0.5, "reward@hi": 0.75}}))
+    table = eval_html(tmp_path / "eval.json")
+    assert "0.500 [0.250, 0.750]" in table and "0.625 [0.500, 0.750]" in table
+    assert "@" not in table and "<td>-</td>" in table  # 'after' has no prompt count

@@ -1,5 +1,10 @@
 """Evaluate a model directory on held-out tasks: sample k programs per task, render them,
-and report exec rate, defect rate (overall and by kind) and mean reward over all samples.
+and report, over all samples, exec rate, defect rate (overall and by kind), reward against
+the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
+and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
+layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
+for pages with a reference, AeSlides-style rules for slides — each with the mean of its
+parts. Every value carries a 95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4]
 
@@ -7,26 +12,36 @@ Sampling runs on the training device (CUDA when available) through the trainer's
 engine (`rollout.backend`, `trainer.build_generator`), at the rollout temperature, so eval sees
 what training sampled. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an
-exec failure, not a defect.
+exec failure, not a defect; a program that failed scores 0 on every benchmark column.
 """
 
 import asyncio
 import dataclasses
+import warnings
 
+import numpy as np
 import torch
 
 from vsdpo.config import Config
-from vsdpo.feedback import reward
+from vsdpo.feedback import reward_components
 from vsdpo.feedback.extract import extract_code
+from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderPool
 from vsdpo.render.types import DEFECT_KINDS
 from vsdpo.rollout import SamplingParams
 from vsdpo.train.data import build_tasks
 from vsdpo.train.model import load_tokenizer
 from vsdpo.train.prompts import student_prompt
+from vsdpo.train.score import ReferenceRenders
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
+# benchmark column → (domain, the `reward_components` keys averaged under it)
+BENCHMARKS = {
+    "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
+    "design2code": ("web", ("sim_block", "sim_text", "sim_position", "sim_color")),
+    "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
+}
 
 
 def evaluate(cfg: Config, samples: int = 1) -> dict[str, float]:
@@ -35,15 +50,53 @@ def evaluate(cfg: Config, samples: int = 1) -> dict[str, float]:
     tasks = build_tasks(cfg.tasks, split="eval")
     tasks_N = [t for t in tasks for _ in range(samples)]  # a task's samples are adjacent
     codes = [extract_code(text)[0] for text in _sample(cfg, tasks, samples)]
-    results = asyncio.run(_render(cfg, [Artifact(t.domain, c) for t, c in zip(tasks_N, codes)]))
-    n = len(results)
-    metrics = {"exec_rate": sum(r.ok for r in results) / n,
-               "defect_rate": sum(r.ok and bool(r.defects) for r in results) / n,
-               "reward": sum(reward(t, r) for t, r in zip(tasks_N, results)) / n}
-    for kind in DEFECT_KINDS:
-        metrics[f"defect_rate/{kind}"] = sum(
-            r.ok and any(d.kind == kind for d in r.defects) for r in results) / n
-    return metrics
+    return summarize(asyncio.run(score_samples(cfg, tasks_N, codes)), samples)
+
+
+async def score_samples(cfg: Config, tasks_N, codes) -> list[dict[str, float]]:
+    """One row per sample: 0/1 rates, the reward against the task's reference, fidelity and
+    benchmark columns (rows lack the keys that do not apply to their task)."""
+    async with RenderPool(cfg.render) as pool:
+        results, references = await asyncio.gather(
+            pool.render([Artifact(t.domain, c) for t, c in zip(tasks_N, codes)]),
+            ReferenceRenders(pool).of(tasks_N))
+    rows = []
+    for task, code, result, reference in zip(tasks_N, codes, results, references):
+        parts = reward_components(task, result, reference)
+        row = {"exec_rate": float(result.ok),
+               "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
+        row |= {f"defect_rate/{k}": float(result.ok and any(d.kind == k for d in result.defects))
+                for k in DEFECT_KINDS}
+        fidelity = content_fidelity(task, result, code)
+        if fidelity is not None:
+            row |= {"content_fidelity": fidelity,
+                    "clean_complete": float(result.ok and not result.defects and fidelity == 1.0)}
+        for name, (domain, keys) in BENCHMARKS.items():
+            if task.domain == domain and (reference is not None or name == "aeslides"):
+                scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
+                row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
+        rows.append(row)
+    return rows
+
+
+def summarize(rows: list[dict[str, float]], samples: int, resamples: int = 1000,
+              seed: int = 0) -> dict[str, float]:
+    """The mean of every key over the rows that have it, with a 95% bootstrap interval that
+    resamples prompts (a prompt's `samples` rows together: they are not independent)."""
+    rng = np.random.default_rng(seed)
+    num_prompts = len(rows) // samples
+    picks_BP = rng.integers(0, num_prompts, size=(resamples, num_prompts))
+    out = {}
+    for key in dict.fromkeys(k for row in rows for k in row):
+        values_PS = np.array([[row.get(key, np.nan) for row in rows[p * samples:(p + 1) * samples]]
+                              for p in range(num_prompts)])
+        out[key] = float(np.nanmean(values_PS))
+        with warnings.catch_warnings():  # a resample of prompts that all lack the key: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means_B = np.nanmean(values_PS[picks_BP].reshape(resamples, -1), axis=1)
+        lo, hi = np.nanpercentile(means_B, [2.5, 97.5])
+        out[f"{key}@lo"], out[f"{key}@hi"] = float(lo), float(hi)
+    return out
 
 
 def _sample(cfg: Config, tasks, samples: int) -> list[str]:
@@ -69,23 +122,25 @@ def _sample(cfg: Config, tasks, samples: int) -> list[str]:
     return texts
 
 
-async def _render(cfg: Config, artifacts):
-    async with RenderPool(cfg.render) as pool:
-        return await pool.render(artifacts)
-
-
 def format_table(columns: dict[str, dict[str, float]]) -> str:
-    """Metric rows × named columns (e.g. before/after); kinds never seen are left out; counts
-    (ints) print as integers."""
+    """Metric rows × named columns (e.g. before/after), each value with its interval when it
+    has one; kinds never seen are left out; counts (ints) print as integers."""
     names = list(columns)
-    rows = [k for k in next(iter(columns.values()))
-            if not k.startswith("defect_rate/") or any(c[k] for c in columns.values())]
+    rows = [k for k in dict.fromkeys(k for c in columns.values() for k in c) if "@" not in k
+            and (not k.startswith("defect_rate/") or any(c.get(k) for c in columns.values()))]
     width = max(len(r) for r in rows) + 2
-    cols = [max(10, len(n) + 2) for n in names]
+    cols = [max(22, len(n) + 2) for n in names]
 
-    def cell(value, w):
-        return f"{value:{w}d}" if isinstance(value, int) else f"{value:{w}.3f}"
+    def cell(column, row, w):
+        value = column.get(row)
+        if value is None:
+            return "-".rjust(w)
+        if isinstance(value, int):
+            return f"{value:{w}d}"
+        if f"{row}@lo" not in column:
+            return f"{value:{w}.3f}"
+        return f"{value:.3f} [{column[row + '@lo']:.3f}, {column[row + '@hi']:.3f}]".rjust(w)
     lines = ["metric".ljust(width) + "".join(n.rjust(w) for n, w in zip(names, cols))]
-    lines += [r.ljust(width) + "".join(cell(columns[n][r], w) for n, w in zip(names, cols))
+    lines += [r.ljust(width) + "".join(cell(columns[n], r, w) for n, w in zip(names, cols))
               for r in rows]
     return "\n".join(lines)

@@ -116,14 +116,20 @@ def _plot(title: str, series: dict[str, list[tuple[int, float]]]) -> bytes:
 
 
 def eval_html(path: Path) -> str:
-    """The `{"column": {"metric": value}}` table of eval.json; nothing without the file."""
+    """The `{"column": {"metric": value}}` table of eval.json (`name@lo`/`name@hi`: the
+    value's interval); nothing without the file."""
     if not path.is_file():
         return ""
     columns = json.loads(path.read_text())
-    metrics = list(dict.fromkeys(k for c in columns.values() for k in c))
+    metrics = [k for k in dict.fromkeys(k for c in columns.values() for k in c) if "@" not in k]
+
+    def cell(c: dict, m: str) -> str:
+        if m not in c:
+            return "<td>-</td>"
+        interval = f" [{c[m + '@lo']:.3f}, {c[m + '@hi']:.3f}]" if f"{m}@lo" in c else ""
+        return f"<td>{c[m]:.3f}{interval}</td>"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    rows = "".join(f"<tr><td>{html.escape(m)}</td>"
-                   + "".join(f"<td>{c.get(m, float('nan')):.3f}</td>" for c in columns.values())
+    rows = "".join(f"<tr><td>{html.escape(m)}</td>" + "".join(cell(c, m) for c in columns.values())
                    + "</tr>" for m in metrics)
     return (f"<h2>Evaluation (held-out prompts)</h2><table class='eval'><tr><th>metric</th>"
             f"{head}</tr>{rows}</table>")
