@@ -100,8 +100,8 @@ def summarize(rows: list[dict[str, float]], samples: int, resamples: int = 1000,
 
 
 def _sample(cfg: Config, tasks, samples: int) -> list[str]:
-    """`samples` completions per task, in task order. The engine is closed before returning:
-    vLLM's teardown ends the process group it started."""
+    """`samples` completions per task, in task order, from a fresh engine of `cfg.model.path`.
+    The engine is closed before returning: vLLM's teardown ends the process group it started."""
     # nothing to make room for between batches: a vLLM engine stays awake
     cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(
         cfg.rollout, vllm=dataclasses.replace(cfg.rollout.vllm, sleep=False)))
@@ -109,16 +109,21 @@ def _sample(cfg: Config, tasks, samples: int) -> list[str]:
     tokenizer = load_tokenizer(cfg.model)
     generator = build_generator(cfg, tokenizer, device, group=0)
     torch.manual_seed(cfg.train.seed)
-    per_call = max(1, BATCH // samples)
-    texts = []
     try:
-        for i in range(0, len(tasks), per_call):
-            prompts = [student_prompt(tokenizer, t.prompt) for t in tasks[i:i + per_call]]
-            # vLLM seeds a request by (engine, call, index in call): each call its own seed
-            sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.max_new_tokens, seed=i)
-            texts += [c.text for c in generator.generate(prompts, samples, sampling)]
+        return sample_texts(generator, tokenizer, tasks, samples, cfg.rollout)
     finally:
         generator.close()
+
+
+def sample_texts(generator, tokenizer, tasks, samples: int, rollout) -> list[str]:
+    """`samples` completions per task, in task order, at the rollout temperature."""
+    per_call = max(1, BATCH // samples)
+    texts = []
+    for i in range(0, len(tasks), per_call):
+        prompts = [student_prompt(tokenizer, t.prompt) for t in tasks[i:i + per_call]]
+        # vLLM seeds a request by (engine, call, index in call): each call its own seed
+        sampling = SamplingParams(rollout.temperature, rollout.max_new_tokens, seed=i)
+        texts += [c.text for c in generator.generate(prompts, samples, sampling)]
     return texts
 
 
