@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import vsdpo.render.html as html_module
-import vsdpo.render.pool as pool_module
 from processes import process_parents
 from vsdpo.render import Artifact, RenderConfig, RenderPool
 from vsdpo.render.browser import BrowserPool
@@ -24,7 +23,7 @@ from vsdpo.render.browser import BrowserPool
 PAGES = [f"<html><body><h1>Page {i}</h1><p>body of page {i}</p></body></html>" for i in range(8)]
 # Where the kill lands: `load` before `set_content`, `probe` before the DOM probe's CDP call
 # (a CDP call to a crashed page never answers: the job must not wait out its timeout).
-PHASES = {"load": (pool_module, "render_html"), "probe": (html_module, "run_probe")}
+PHASES = {"load": (html_module, "render_html"), "probe": (html_module, "run_probe")}
 
 
 class Pool:
@@ -37,6 +36,7 @@ class Pool:
         self.loop = asyncio.new_event_loop()
         self.pool = RenderPool(RenderConfig(num_browsers=1, pages_per_browser=2, timeout_s=30))
         self.loop.run_until_complete(self.pool.__aenter__())
+        self.loop.run_until_complete(self.pool.start_browsers())
         (self.driver,) = {pid for pid, ppid in process_parents().items()
                           if ppid == os.getpid()} - children
 
