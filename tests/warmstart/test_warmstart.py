@@ -48,9 +48,12 @@ def test_any_config_change_gives_another_cache_key():
 
 def test_measure_reports_student_and_teacher_rates_on_eval_prompts(model_dir):
     torch.manual_seed(0)
-    report = measure(model_dir, num_tasks=3, max_new_tokens=16)
+    report = measure(model_dir, num_tasks=3, samples=2, max_new_tokens=16)
+    assert report["samples"] == 2
     for role in ("student", "teacher"):
         assert 0.0 <= report[role]["defect_rate"] <= report[role]["exec_rate"] <= 1.0
+        assert 0.0 <= report[role]["complete_rate"] <= report[role]["fidelity"] <= 1.0
+        assert "fidelity" in report["risky"][role] and "fidelity" in report["chart"][role]
 
 
 @pytest.mark.parametrize("field, value", [
