@@ -113,6 +113,8 @@ def test_no_request_leaves_the_page(html_pool):
         server.shutdown()
     assert all(r.ok for r in results), [r.error for r in results]
     assert _Counter.hits == []
+    for result in results:  # what the page wanted is named in its result
+        assert {f"{url}/a.css", f"{url}/b.png", f"{url}/d.png"} <= set(result.missed_urls)
 
 
 def _browser_pids() -> list[int]:

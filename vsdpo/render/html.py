@@ -33,7 +33,13 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     width, height = settings.slide_size if slide else settings.viewport
     if page.viewport_size != {"width": width, "height": height}:
         await page.set_viewport_size({"width": width, "height": height})
-    await page.set_content(smap.html, wait_until="load")
+    missed = []  # the pool answers no network request: name what the page wanted
+    on_failed = lambda request: missed.append(request.url)  # noqa: E731
+    page.on("requestfailed", on_failed)
+    try:
+        await page.set_content(smap.html, wait_until="load")
+    finally:
+        page.remove_listener("requestfailed", on_failed)
     probe = await run_probe(cdp, smap, settings.max_dom_nodes)
     shot_h = height if slide else min(max(probe.page[1], height), settings.max_page_height)
     image = None
@@ -45,4 +51,5 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     canvas = Canvas(artifact.domain, width, shot_h)
     return RenderResult(ok=True, image=image, width=width, height=shot_h,
                         elements=to_elements(probe),
-                        defects=detect_html(probe, smap, artifact.code, canvas))
+                        defects=detect_html(probe, smap, artifact.code, canvas),
+                        missed_urls=list(dict.fromkeys(missed)))

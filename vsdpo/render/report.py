@@ -55,6 +55,9 @@ def _print_result(path: Path, code: str, result: RenderResult, out: Path) -> Non
         print(f"{path}: render failed\n{result.error}")
         return
     print(f"{path}: {result.width}×{result.height}, {len(result.defects)} defect(s)")
+    if result.missed_urls:  # the pool has no network: the page rendered without these
+        print(f"refused {len(result.missed_urls)} network request(s): "
+              + ", ".join(result.missed_urls))
     for n, d in enumerate(result.defects, 1):
         print(f"[{n}] {d.kind} (severity {d.severity:.2f}): {d.message}")
         print("\n".join(blamed_lines(code, d.spans)))

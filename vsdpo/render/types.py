@@ -80,6 +80,7 @@ class RenderResult:
     height: int = 0
     elements: list[Element] = field(default_factory=list)
     defects: list[Defect] = field(default_factory=list)
+    missed_urls: list[str] = field(default_factory=list)  # network requests the page made: refused
 
 
 class RenderTimeout(Exception):
