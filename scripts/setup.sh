@@ -17,6 +17,10 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# CDN libraries and web fonts for pages, from the npm registry (stdlib only; own stamp)
+python3 vsdpo/render/assets_fetch.py \
+    || echo "setup: no offline asset cache (npm registry unreachable?): CDN links stay refused" >&2
+
 stamp=.venv/.installed
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

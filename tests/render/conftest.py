@@ -34,3 +34,13 @@ def html_pool():
                                  javascript={"web": True, "slide": False}))
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="module")
+def assetless_pool():
+    """`assets=False`: every CDN request is refused, as before the offline asset cache.
+    Module-scoped: other modules count the browsers of this process."""
+    pool = SyncPool(RenderConfig(num_browsers=1, pages_per_browser=1, timeout_s=4.0,
+                                 assets=False))
+    yield pool
+    pool.close()

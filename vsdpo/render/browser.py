@@ -7,7 +7,8 @@ browser or the page's renderer process dies under a job, the job is retried once
 slot (a fresh context, so a fresh renderer; the browser relaunched if it died): a crash of
 the infrastructure loses no artifact, and a page that crashes its renderer itself fails
 twice and comes back as an error. Rollouts are untrusted: JavaScript is off unless asked
-for, every request except `data:` is aborted, and each job runs under a timeout.
+for, every request except `data:` and the CDN assets of the offline cache (`assets.py`) is
+aborted, and each job runs under a timeout.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
+from vsdpo.render.assets import SUBSTITUTED_HEADER, AssetResolver
 from vsdpo.render.types import ChromiumDied, RenderTimeout
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,12 +47,22 @@ def find_chromium(path: str | None = None) -> str:
                             "VSDPO_CHROMIUM / RenderConfig.browser_path to its executable")
 
 
-async def _block_network(route):
-    """Everything but inline `data:` resources is aborted: rollouts get no network."""
-    if route.request.url.startswith("data:"):
+async def _answer(route, assets: AssetResolver | None):
+    """Inline `data:` passes, a CDN asset in the offline cache is served from it, and
+    everything else is aborted: rollouts get no network."""
+    url = route.request.url
+    if url.startswith("data:"):
         await route.continue_()
-    else:
+        return
+    served = assets.resolve(url) if assets is not None else None
+    if served is None:
         await route.abort()
+        return
+    headers = {"Access-Control-Allow-Origin": "*"}  # fonts are CORS requests
+    if served.substituted:
+        headers[SUBSTITUTED_HEADER] = "; ".join(served.substituted)
+    await route.fulfill(path=served.path, body=served.body, content_type=served.content_type,
+                        headers=headers)
 
 
 @dataclass
@@ -71,8 +83,9 @@ class BrowserPool:
     """Slots over a few browsers; `run(job, javascript)` runs `job(page, cdp)` on a free one."""
 
     def __init__(self, executable: str, num_browsers: int, pages_per_browser: int,
-                 recycle_every: int, timeout_s: float):
+                 recycle_every: int, timeout_s: float, assets: AssetResolver | None = None):
         self.executable, self.timeout_s, self.recycle_every = executable, timeout_s, recycle_every
+        self.assets = assets  # None: every non-`data:` request is aborted
         self.num_browsers = num_browsers
         self.slots = [Slot(b) for b in range(num_browsers) for _ in range(pages_per_browser)]
         self.browsers: list = [None] * num_browsers
@@ -139,7 +152,7 @@ class BrowserPool:
         slot.context = await browser.new_context(
             java_script_enabled=javascript, viewport={"width": 1280, "height": 800},
             service_workers="block", offline=True, accept_downloads=False)
-        await slot.context.route("**/*", _block_network)
+        await slot.context.route("**/*", lambda route: _answer(route, self.assets))
         slot.page = await slot.context.new_page()
         slot.died = _fired(slot.page, "crash", "close")
         slot.page.set_default_timeout(self.timeout_s * 1000)

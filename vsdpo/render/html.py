@@ -10,9 +10,17 @@ import base64
 from dataclasses import dataclass
 
 from vsdpo.feedback.detect_html import Canvas, detect_html
+from vsdpo.render.assets import SUBSTITUTED_HEADER
 from vsdpo.render.probe import run_probe, to_elements
+from vsdpo.render.probe_world import evaluate_isolated
 from vsdpo.render.source_map import tag_source
 from vsdpo.render.types import Artifact, RenderResult
+
+# Served stylesheets land after the first style pass, so their CSS transitions start
+# (Bootstrap's `.btn` fades its colour for 150 ms): jump them to their end; then wait for
+# the web fonts, which load after layout, not before `load`.
+SETTLE = ("(document.body && document.body.offsetWidth, document.getAnimations().forEach(a =>"
+          " a instanceof CSSTransition && a.finish()), document.fonts.ready.then(() => 1))")
 
 
 @dataclass(frozen=True)
@@ -33,13 +41,23 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     width, height = settings.slide_size if slide else settings.viewport
     if page.viewport_size != {"width": width, "height": height}:
         await page.set_viewport_size({"width": width, "height": height})
-    missed = []  # the pool answers no network request: name what the page wanted
+    missed, served, substituted = [], [], []  # refused; answered from the asset cache
     on_failed = lambda request: missed.append(request.url)  # noqa: E731
+
+    def on_response(response):
+        if response.url.startswith("http"):  # the pool answers http(s) only from the cache
+            served.append(response.url)
+            note = response.headers.get(SUBSTITUTED_HEADER.lower(), "")
+            substituted.extend(filter(None, note.split("; ")))
     page.on("requestfailed", on_failed)
+    page.on("response", on_response)
     try:
         await page.set_content(smap.html, wait_until="load")
     finally:
         page.remove_listener("requestfailed", on_failed)
+        page.remove_listener("response", on_response)
+    if served:
+        await evaluate_isolated(cdp, SETTLE, await_promise=True)
     probe = await run_probe(cdp, smap, settings.max_dom_nodes)
     shot_h = height if slide else min(max(probe.page[1], height), settings.max_page_height)
     image = None
@@ -52,4 +70,5 @@ async def render_html(page, cdp, artifact: Artifact, settings: HtmlSettings) -> 
     return RenderResult(ok=True, image=image, width=width, height=shot_h,
                         elements=to_elements(probe),
                         defects=detect_html(probe, smap, artifact.code, canvas),
-                        missed_urls=list(dict.fromkeys(missed)))
+                        missed_urls=list(dict.fromkeys(missed)),
+                        substituted_fonts=list(dict.fromkeys(substituted)))

@@ -17,6 +17,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 
+from vsdpo.render.assets import AssetResolver
 from vsdpo.render.chart import ChartConfig, ChartRenderer
 from vsdpo.render.types import Artifact, ChromiumDied, RenderResult, RenderTimeout
 
@@ -38,6 +39,7 @@ class RenderConfig:
     recycle_every: int = 200  # renders per browser context before a fresh one
     javascript: dict[str, bool] = field(default_factory=lambda: {"web": False, "slide": False})
     max_dom_nodes: int = 5000
+    assets: bool = True  # serve CDN libraries and web fonts from the offline cache (assets.py)
     chart: ChartConfig = field(default_factory=ChartConfig)
 
     def __post_init__(self):
@@ -78,7 +80,8 @@ class RenderPool:
                 from vsdpo.render.browser import BrowserPool, find_chromium  # Playwright: pages only
                 c = self.config
                 browsers = BrowserPool(find_chromium(c.browser_path), c.num_browsers,
-                                       c.pages_per_browser, c.recycle_every, c.timeout_s)
+                                       c.pages_per_browser, c.recycle_every, c.timeout_s,
+                                       AssetResolver() if c.assets else None)
                 await browsers.start()
                 self.browsers = browsers
         return self.browsers

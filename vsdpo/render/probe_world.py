@@ -23,26 +23,27 @@ TOKEN = secrets.token_hex(16)  # the world's mark: a value page scripts cannot g
 _worlds: WeakKeyDictionary = WeakKeyDictionary()  # CDP session -> (main frame id, context id)
 
 
-async def evaluate_isolated(cdp, expression: str) -> dict:
+async def evaluate_isolated(cdp, expression: str, await_promise: bool = False) -> dict:
     """The `Runtime.evaluate` reply for `expression` (whose value must not be null), by value,
-    in the probe's world on the page's current document."""
+    in the probe's world on the page's current document; a promise is awaited if asked."""
     known = _worlds.get(cdp)
     if known is not None:
         guarded = f"globalThis.__vsdpo_world === '{TOKEN}' ? ({expression}) : null"
         try:
-            reply = await _evaluate(cdp, guarded, known[1])
+            reply = await _evaluate(cdp, guarded, known[1], await_promise)
             if "exceptionDetails" in reply or reply["result"].get("value") is not None:
                 return reply
         except PlaywrightError:
             pass  # "Cannot find context with specified id": a new document
     context_id = await _create_world(cdp)
     marked = f"(globalThis.__vsdpo_world = '{TOKEN}', ({expression}))"
-    return await _evaluate(cdp, marked, context_id)
+    return await _evaluate(cdp, marked, context_id, await_promise)
 
 
-async def _evaluate(cdp, expression: str, context_id: int) -> dict:
+async def _evaluate(cdp, expression: str, context_id: int, await_promise: bool) -> dict:
     return await cdp.send("Runtime.evaluate", {"expression": expression, "contextId": context_id,
-                                               "returnByValue": True})
+                                               "returnByValue": True,
+                                               "awaitPromise": await_promise})
 
 
 async def _create_world(cdp) -> int:

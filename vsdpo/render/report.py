@@ -58,6 +58,8 @@ def _print_result(path: Path, code: str, result: RenderResult, out: Path) -> Non
     if result.missed_urls:  # the pool has no network: the page rendered without these
         print(f"refused {len(result.missed_urls)} network request(s): "
               + ", ".join(result.missed_urls))
+    if result.substituted_fonts:
+        print("fonts drawn with another font: " + ", ".join(result.substituted_fonts))
     for n, d in enumerate(result.defects, 1):
         print(f"[{n}] {d.kind} (severity {d.severity:.2f}): {d.message}")
         print("\n".join(blamed_lines(code, d.spans)))

@@ -81,6 +81,7 @@ class RenderResult:
     elements: list[Element] = field(default_factory=list)
     defects: list[Defect] = field(default_factory=list)
     missed_urls: list[str] = field(default_factory=list)  # network requests the page made: refused
+    substituted_fonts: list[str] = field(default_factory=list)  # served with another font
 
 
 class RenderTimeout(Exception):

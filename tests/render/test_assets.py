@@ -1,0 +1,144 @@
+"""CDN assets from the offline cache: pages written the way models write them get their
+fonts, icons and frameworks, measured through `RenderResult.elements` as a user would see
+them. The `html_pool` has JavaScript on for `web` (Tailwind's Play CDN and Chart.js need it).
+"""
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from vsdpo.render import Artifact
+from vsdpo.render.assets import AssetResolver
+from vsdpo.render.assets_fetch import DEFAULT_CACHE
+
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_CACHE / ".stamp").is_file(),
+    reason="no offline asset cache: run scripts/setup.sh (python -m vsdpo.render.assets_fetch)")
+
+INTER = "https://fonts.googleapis.com/css2?family=Inter:wght@400;700&display=swap"
+TEXT = '<p style="font-family: Inter, serif; font-size: 40px; display: inline-block">Hamburgefonstiv</p>'
+
+
+def _web(pool, *pages):
+    return pool.render([Artifact("web", page) for page in pages])
+
+
+def _box(result, kind: str, index: int = 0):
+    assert result.ok, result.error
+    return [e for e in result.elements if e.kind == kind][index]
+
+
+def _width(result, kind: str) -> float:
+    x0, _, x1, _ = _box(result, kind).bbox
+    return x1 - x0
+
+
+@pytest.mark.parametrize("url,path", [
+    ("https://cdn.tailwindcss.com", "@tailwindcss/browser@4/dist/index.global.js"),
+    ("https://cdn.jsdelivr.net/npm/bootstrap@5.3.0/dist/css/bootstrap.min.css",
+     "bootstrap@5/dist/css/bootstrap.min.css"),
+    ("https://unpkg.com/echarts@5.4.3/dist/echarts.js", "echarts@5/dist/echarts.min.js"),
+    ("https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.4.0/css/all.min.css",
+     "@fortawesome/fontawesome-free@6/css/all.min.css"),
+    ("https://cdnjs.cloudflare.com/ajax/libs/twitter-bootstrap/5.3.2/js/bootstrap.bundle.min.js",
+     "bootstrap@5/dist/js/bootstrap.bundle.min.js"),
+    ("https://cdnjs.cloudflare.com/ajax/libs/Chart.js/4.4.1/chart.umd.min.js",
+     "chart.js@4/dist/chart.umd.min.js"),
+    ("https://use.fontawesome.com/releases/v5.15.4/css/all.css",
+     "@fortawesome/fontawesome-free@5/css/all.min.css"),
+    ("https://stackpath.bootstrapcdn.com/bootstrap/4.5.2/css/bootstrap.min.css",
+     "bootstrap@4/dist/css/bootstrap.min.css"),
+    ("https://code.jquery.com/jquery-3.6.0.min.js", "jquery@3/dist/jquery.min.js"),
+    ("https://cdn.jsdelivr.net/npm/chart.js", "chart.js@4/dist/chart.umd.min.js"),
+    ("https://cdn.jsdelivr.net/npm/bootstrap@3.4.1/dist/css/bootstrap.min.css", None),
+    ("https://fonts.gstatic.com/s/inter/v13/UcCO3FwrK3iLTeHuS_fvQtMwCp50KnMw2boKoduKmMEVuLyfAZ9hjQ.woff2", None),
+    ("https://unpkg.com/bootstrap@5/../../../../etc/passwd", None),
+])
+def test_cdn_urls_map_to_the_cached_file_of_the_same_major(url, path):
+    served = AssetResolver().resolve(url)
+    if path is None:
+        assert served is None
+    else:  # the file, or (Chart.js) the file and a postscript
+        body = served.body or served.path.read_bytes()
+        assert body.startswith((DEFAULT_CACHE / path).read_bytes())
+
+
+def test_a_google_font_is_drawn_with_the_served_face(html_pool):
+    woff2 = (DEFAULT_CACHE / "@fontsource-variable/inter@5/files/inter-latin-wght-normal.woff2")
+    inline = ("<style>@font-face{font-family:Inter;src:url(data:font/woff2;base64,"
+              f"{base64.b64encode(woff2.read_bytes()).decode()}) format('woff2')}}</style>")
+    linked, direct, fallback = _web(
+        html_pool, f'<link href="{INTER}" rel="stylesheet">' + TEXT, inline + TEXT, TEXT)
+    assert linked.missed_urls == [] and linked.substituted_fonts == []
+    assert _width(linked, "p") == pytest.approx(_width(direct, "p"), abs=0.5)
+    assert abs(_width(linked, "p") - _width(fallback, "p")) > 10
+
+
+def test_a_google_font_we_lack_is_named_and_a_cjk_one_drawn_by_the_system_font(html_pool):
+    link = ("https://fonts.googleapis.com/css2?family=Lobster&family=Noto+Sans+SC:wght@400;700"
+            "&display=swap")
+    result = html_pool.one("web", f'<link href="{link}" rel="stylesheet"><p>hi</p>')
+    assert result.missed_urls == []
+    assert result.substituted_fonts == ["Lobster -> the page's fallback font",
+                                        "Noto Sans SC -> Noto Sans CJK SC"]
+
+
+def test_a_material_icon_is_one_glyph_not_the_word(html_pool, assetless_pool):
+    page = ('<link href="https://fonts.googleapis.com/icon?family=Material+Icons" '
+            'rel="stylesheet"><i class="material-icons" style="font-size: 28px">person</i>')
+    served = html_pool.one("web", page)
+    x0, y0, x1, y1 = _box(served, "i").bbox
+    assert x1 - x0 == pytest.approx(28, abs=1) and y1 - y0 == pytest.approx(28, abs=1)
+    assert _width(assetless_pool.one("web", page), "i") > 50  # the word "person"
+
+
+def test_a_font_awesome_6_icon_is_one_glyph(html_pool, assetless_pool):
+    page = ('<link rel="stylesheet" href="https://cdnjs.cloudflare.com/ajax/libs/font-awesome/'
+            '6.4.0/css/all.min.css"><i class="fa-solid fa-user" style="font-size: 28px"></i>')
+    assert 20 <= _width(html_pool.one("web", page), "i") <= 30  # fa-user: 0.875 em
+    assert _width(assetless_pool.one("web", page), "i") == 0
+
+
+def test_bootstrap_5_styles_the_container_and_the_button(html_pool):
+    page = ('<link href="https://cdn.jsdelivr.net/npm/bootstrap@5.3.0/dist/css/bootstrap.min.css"'
+            ' rel="stylesheet"><div class="container"><button class="btn btn-primary">Go'
+            '</button></div>')
+    result = html_pool.one("web", page)
+    assert _width(result, "div") == 1140  # the xl container at a 1280 px viewport
+    button = _box(result, "button")
+    assert button.background == (13, 110, 253)  # --bs-primary
+    assert button.bbox[3] - button.bbox[1] == pytest.approx(38, abs=0.5)
+
+
+def test_tailwind_play_cdn_styles_the_page_with_javascript_on(html_pool):
+    page = ('<script src="https://cdn.tailwindcss.com"></script>'
+            '<h1 class="text-5xl font-bold">Title</h1><div class="w-64 h-8 bg-blue-500"></div>')
+    result = html_pool.one("web", page)
+    assert result.missed_urls == []
+    assert _box(result, "h1").font_size == 48
+    assert _width(result, "div") == 256
+
+
+def test_chart_js_draws_its_final_chart_with_javascript_on(html_pool):
+    page = """<script src="https://cdn.jsdelivr.net/npm/chart.js"></script>
+<div style="width: 600px; height: 300px"><canvas id="c"></canvas></div>
+<script>
+new Chart(document.getElementById('c'), {type: 'bar', data: {labels: ['A', 'B', 'C'],
+  datasets: [{label: 'Sales', data: [12, 19, 3], backgroundColor: '#36a2eb'}]}});
+</script>"""
+    result = html_pool.one("web", page)
+    x0, y0, x1, y1 = _box(result, "canvas").bbox
+    assert (x1 - x0, y1 - y0) == (600, 300)
+    crop = Image.open(io.BytesIO(result.image)).convert("RGB").crop((x0, y0, x1, y1))
+    bar_px = sum(1 for px in crop.get_flattened_data() if px == (54, 162, 235))
+    assert bar_px > 40_000  # the bars at full height (12 + 19 + 3 of 20), not mid-animation
+
+
+def test_only_refused_requests_are_missed(html_pool, assetless_pool):
+    unknown = "https://cdn.example.org/lib/1.0/style.css"
+    known = "https://cdn.jsdelivr.net/npm/bootstrap@5.3.0/dist/css/bootstrap.min.css"
+    page = f'<link rel="stylesheet" href="{unknown}"><link rel="stylesheet" href="{known}"><p>x</p>'
+    assert html_pool.one("web", page).missed_urls == [unknown]
+    assert assetless_pool.one("web", page).missed_urls == [unknown, known]
