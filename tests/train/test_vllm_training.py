@@ -3,6 +3,7 @@
 streamed into them after every step."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch.multiprocessing as mp
@@ -23,8 +24,12 @@ def test_two_ranks_train_with_vllm_rollouts_and_stay_in_sync(tmp_path, tensor_pa
     overrides = ["rollout.backend='vllm'", "rollout.vllm.max_model_len=256",
                  f"rollout.vllm.tensor_parallel_size={tensor_parallel}",
                  "rollout.recompute_logprobs=true", "train.steps=2"]
+    shared_before = set(Path("/dev/shm").iterdir())
     mp.spawn(train_worker, args=(2, free_port(), str(model_dir), str(tmp_path / "run"), overrides),
              nprocs=2)
+    # the engines' shared memory is gone with them: a leftover segment, under vLLM's fixed
+    # name, made the next tensor-parallel run on the machine fail (errno 17)
+    assert set(Path("/dev/shm").iterdir()) <= shared_before
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2]
     assert all(m["tokens"] > 0 and m["grad_norm"] > 0 for m in metrics)

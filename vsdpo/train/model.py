@@ -11,6 +11,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 """
 
 import atexit
+import ctypes
 import os
 import socket
 import sys
@@ -87,11 +88,13 @@ def exit_process(status: int = 0) -> NoReturn:
     CPython 3.11 has begun to finalize, a thread asking for the GIL is ended inside that C++
     destructor: `terminate called without an active exception`, SIGABRT (pytorch#190489).
     Skipping finalization leaves nothing half-done: every file and engine is closed by now.
+    C's `exit` (not `os._exit`) still runs the C++ static destructors — vLLM's CPU backend
+    unlinks its shared-memory segments there — with the GIL held, so no thread runs Python.
     """
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(status)
+    ctypes.PyDLL(None).exit(status)
 
 
 def free_port() -> int:
