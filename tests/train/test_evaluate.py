@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory):
 @pytest.mark.parametrize("backend", [
     "transformers",
     pytest.param("vllm", marks=pytest.mark.skipif(bool(vllm_skip_reason()),
-                                                  reason=str(vllm_skip_reason())))])
+                                                  reason=vllm_skip_reason() or ""))])
 def test_eval_averages_k_samples_per_prompt_with_either_backend(backend, model_dir, tmp_path):
     overrides = [f"rollout.backend='{backend}'", "rollout.vllm.max_model_len=256", *SMALL]
     argv = [sys.executable, "-m", "vsdpo.cli", "eval", "--model", str(model_dir),
@@ -71,7 +71,8 @@ def test_one_sample_per_task_draws_what_the_previous_evaluator_drew(tiny_model_d
     assert len(_sample(cfg, tasks[:3], 4)) == 12
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU build's limit")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on CUDA vLLM runs from any path: the "
+                    "space limit is its CPU build's, which a CUDA machine does not use")
 def test_vllm_on_cpu_from_a_path_with_a_space_is_refused_with_the_reason(
         tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "prefix", "/home/a user/.venv")

@@ -60,7 +60,7 @@ class RenderPool:
 
     def __init__(self, config: RenderConfig | None = None):
         self.config = config or RenderConfig()
-        self.browsers = None  # a BrowserPool, once a page needs one
+        self.browsers = self.settings = None  # BrowserPool, HtmlSettings: once a page needs them
         self.charts: ChartRenderer | None = None
         self._browser_lock, self._chart_lock = asyncio.Lock(), asyncio.Lock()
 
@@ -76,9 +76,12 @@ class RenderPool:
     async def start_browsers(self):
         """The browser pool, started on the first call."""
         async with self._browser_lock:
-            if self.browsers is None:
-                from vsdpo.render.browser import BrowserPool, find_chromium  # Playwright: pages only
+            if self.browsers is None:  # Playwright is imported for pages only
+                from vsdpo.render.browser import BrowserPool, find_chromium
+                from vsdpo.render.html import HtmlSettings
                 c = self.config
+                self.settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height,
+                                             c.max_dom_nodes, c.screenshot)
                 browsers = BrowserPool(find_chromium(c.browser_path), c.num_browsers,
                                        c.pages_per_browser, c.recycle_every, c.timeout_s,
                                        AssetResolver() if c.assets else None)
@@ -105,13 +108,11 @@ class RenderPool:
                                 f"{traceback.format_exc(limit=3)}")
 
     async def _render_html(self, artifact: Artifact) -> RenderResult:
-        from vsdpo.render.html import HtmlSettings, render_html
-        c = self.config
-        settings = HtmlSettings(c.viewport, c.slide_size, c.max_page_height, c.max_dom_nodes,
-                                c.screenshot)
+        from vsdpo.render.html import render_html
         browsers = await self.start_browsers()
-        return await browsers.run(lambda page, cdp: render_html(page, cdp, artifact, settings),
-                                  c.javascript.get(artifact.domain, False))
+        return await browsers.run(
+            lambda page, cdp: render_html(page, cdp, artifact, self.settings),
+            self.config.javascript.get(artifact.domain, False))
 
     async def _render_chart(self, artifact: Artifact) -> RenderResult:
         async with self._chart_lock:  # chart workers start on the first chart
