@@ -29,18 +29,17 @@ class SyncPool:
 
 @pytest.fixture(scope="session")
 def html_pool():
-    """JavaScript on for `web` (so hostile scripts really run), off for `slide` (the default)."""
-    pool = SyncPool(RenderConfig(num_browsers=1, pages_per_browser=2, timeout_s=4.0,
-                                 javascript={"web": True, "slide": False}))
+    """The default config (JavaScript on, so hostile scripts really run), one browser."""
+    pool = SyncPool(RenderConfig(num_browsers=1, pages_per_browser=2, timeout_s=4.0))
     yield pool
     pool.close()
 
 
 @pytest.fixture(scope="module")
 def assetless_pool():
-    """`assets=False`: every CDN request is refused, as before the offline asset cache.
-    Module-scoped: other modules count the browsers of this process."""
+    """No assets, no scripts: every CDN request is refused and page scripts never run, as
+    before the offline asset cache. Module-scoped: other modules count this process's browsers."""
     pool = SyncPool(RenderConfig(num_browsers=1, pages_per_browser=1, timeout_s=4.0,
-                                 assets=False))
+                                 assets=False, javascript={"web": False, "slide": False}))
     yield pool
     pool.close()

@@ -1,6 +1,7 @@
 """CDN assets from the offline cache: pages written the way models write them get their
 fonts, icons and frameworks, measured through `RenderResult.elements` as a user would see
-them. The `html_pool` has JavaScript on for `web` (Tailwind's Play CDN and Chart.js need it).
+them. The `html_pool` has the default config (JavaScript on: Tailwind's Play CDN and Chart.js
+need it); the `assetless_pool` neither serves assets nor runs scripts, as before the cache.
 """
 
 import base64
@@ -64,9 +65,9 @@ def test_cdn_urls_map_to_the_cached_file_of_the_same_major(url, path):
     served = AssetResolver().resolve(url)
     if path is None:
         assert served is None
-    else:  # the file, or (Chart.js) the file and a postscript
+    else:  # the file, or the file with a prescript (Tailwind) or a postscript (Chart.js)
         body = served.body or served.path.read_bytes()
-        assert body.startswith((DEFAULT_CACHE / path).read_bytes())
+        assert (DEFAULT_CACHE / path).read_bytes() in body
 
 
 def test_a_google_font_is_drawn_with_the_served_face(html_pool):
@@ -105,6 +106,24 @@ def test_a_font_awesome_6_icon_is_one_glyph(html_pool, assetless_pool):
     assert _width(assetless_pool.one("web", page), "i") == 0
 
 
+@pytest.mark.parametrize("link, icon", [
+    ("https://maxcdn.bootstrapcdn.com/font-awesome/4.7.0/css/font-awesome.min.css",
+     '<i class="fa fa-user"></i>'),
+    ("https://use.fontawesome.com/releases/v5.15.4/css/all.css", '<i class="fas fa-user"></i>'),
+    ("https://cdn.jsdelivr.net/npm/bootstrap-icons@1.11.3/font/bootstrap-icons.min.css",
+     '<i class="bi bi-person"></i>'),
+    ("https://fonts.googleapis.com/css2?family=Material+Symbols+Outlined",
+     '<span class="material-symbols-outlined">person</span>'),
+])
+def test_every_icon_font_draws_one_glyph(html_pool, assetless_pool, link, icon):
+    page = f'<link rel="stylesheet" href="{link}"><div style="font-size: 28px">{icon}</div>'
+    tag = icon[1:icon.index(" ")]
+    served = html_pool.one("web", page)
+    assert served.missed_urls == [] and 14 <= _width(served, tag) <= 34
+    unserved = _width(assetless_pool.one("web", page), tag)  # nothing, or the word "person"
+    assert unserved == 0 or unserved > 50
+
+
 def test_bootstrap_5_styles_the_container_and_the_button(html_pool):
     page = ('<link href="https://cdn.jsdelivr.net/npm/bootstrap@5.3.0/dist/css/bootstrap.min.css"'
             ' rel="stylesheet"><div class="container"><button class="btn btn-primary">Go'
@@ -116,7 +135,7 @@ def test_bootstrap_5_styles_the_container_and_the_button(html_pool):
     assert button.bbox[3] - button.bbox[1] == pytest.approx(38, abs=0.5)
 
 
-def test_tailwind_play_cdn_styles_the_page_with_javascript_on(html_pool):
+def test_tailwind_play_cdn_styles_the_page(html_pool):
     page = ('<script src="https://cdn.tailwindcss.com"></script>'
             '<h1 class="text-5xl font-bold">Title</h1><div class="w-64 h-8 bg-blue-500"></div>')
     result = html_pool.one("web", page)
@@ -125,7 +144,55 @@ def test_tailwind_play_cdn_styles_the_page_with_javascript_on(html_pool):
     assert _width(result, "div") == 256
 
 
-def test_chart_js_draws_its_final_chart_with_javascript_on(html_pool):
+# An AeSlides-style slide as models write them: Tailwind Play CDN with a `tailwind.config`,
+# `@apply` in a text/tailwindcss style, an arbitrary-value height, Google Fonts' Noto Serif
+# SC, Material Icons and Chinese text.
+SLIDE = """<!DOCTYPE html><html lang="zh"><head><meta charset="UTF-8">
+<script src="https://cdn.tailwindcss.com"></script>
+<link href="https://fonts.googleapis.com/css2?family=Noto+Serif+SC:wght@400;700&display=swap" rel="stylesheet">
+<link href="https://fonts.googleapis.com/icon?family=Material+Icons" rel="stylesheet">
+<script>
+tailwind.config = {theme: {extend: {colors: {brand: {DEFAULT: '#0f4c81', light: '#e8f1fa'}},
+  fontFamily: {serif: ['"Noto Serif SC"', 'serif']}}}}
+</script>
+<style type="text/tailwindcss">
+  @layer components { .card { @apply bg-brand-light rounded-lg p-6; } }
+</style></head>
+<body>
+<div class="ppt-slide h-[720px] flex bg-white font-serif">
+  <section class="w-1/3 bg-brand text-white p-10 flex flex-col justify-center">
+    <h2 class="text-5xl font-bold">团队介绍</h2>
+    <p class="text-lg mt-4">Team overview</p>
+  </section>
+  <section class="flex-1 p-10 grid grid-cols-2 gap-6 content-center">
+    <div class="card"><i class="material-icons" style="font-size: 28px">person</i>
+      <h3 class="text-lg font-bold">张伟</h3></div>
+    <div class="card"><i class="material-icons" style="font-size: 28px">group</i>
+      <h3 class="text-lg font-bold">李娜</h3></div>
+  </section>
+</div></body></html>"""
+
+
+def test_a_tailwind_slide_renders_as_its_author_meant(html_pool, assetless_pool):
+    result = html_pool.one("slide", SLIDE)
+    assert result.missed_urls == [] and result.defects == []
+    assert result.substituted_fonts == ["Noto Serif SC -> Noto Serif CJK SC"]
+    root = _box(result, "div")
+    assert root.bbox == (0, 0, 1280, 720) and root.font_size == 16  # body margin 0 (preflight)
+    heading, cards = _box(result, "h2"), [e for e in result.elements if e.kind == "div"][1:]
+    assert heading.font_size == 48 and heading.background == (15, 76, 129)  # config colour
+    assert _box(result, "p").font_size == 18
+    assert [c.background for c in cards] == [(232, 241, 250)] * 2  # @apply of a config colour
+    icons = [e for e in result.elements if e.kind == "i"]
+    assert [(round(i.bbox[2] - i.bbox[0]), round(i.bbox[3] - i.bbox[1])) for i in icons] == [(28, 28)] * 2
+    # before the cache: a block inside the body's 8px margin, a 24px h2, the word "person"
+    before = assetless_pool.one("slide", SLIDE)
+    x0, _, x1, _ = _box(before, "div").bbox
+    assert (x0, x1 - x0) == (8, 1264) and _box(before, "h2").font_size == 24
+    assert _width(before, "i") > 50
+
+
+def test_chart_js_draws_its_final_chart(html_pool):
     page = """<script src="https://cdn.jsdelivr.net/npm/chart.js"></script>
 <div style="width: 600px; height: 300px"><canvas id="c"></canvas></div>
 <script>
@@ -138,6 +205,24 @@ new Chart(document.getElementById('c'), {type: 'bar', data: {labels: ['A', 'B', 
     crop = Image.open(io.BytesIO(result.image)).convert("RGB").crop((x0, y0, x1, y1))
     bar_px = sum(1 for px in crop.get_flattened_data() if px == (54, 162, 235))
     assert bar_px > 40_000  # the bars at full height (12 + 19 + 3 of 20), not mid-animation
+
+
+def test_jquery_bootstrap_js_and_echarts_run_from_the_cache(html_pool):
+    page = """<script src="https://code.jquery.com/jquery-3.7.1.min.js"></script>
+<script src="https://cdn.jsdelivr.net/npm/bootstrap@5.3.2/dist/js/bootstrap.bundle.min.js"></script>
+<script src="https://cdn.jsdelivr.net/npm/echarts@5.5.0/dist/echarts.min.js"></script>
+<p id="libs"></p><div id="chart" style="width: 600px; height: 300px"></div>
+<script>
+$('#libs').text(typeof bootstrap.Modal + ' ' + echarts.version.split('.')[0]);
+echarts.init(document.getElementById('chart'), null, {renderer: 'canvas'}).setOption({
+  animation: false, xAxis: {data: ['A', 'B']}, yAxis: {},
+  series: [{type: 'bar', data: [5, 9], itemStyle: {color: '#36a2eb'}}]});
+</script>"""
+    result = html_pool.one("web", page)
+    assert result.missed_urls == [] and _box(result, "p").text == "function 5"
+    x0, y0, x1, y1 = _box(result, "canvas").bbox
+    crop = Image.open(io.BytesIO(result.image)).convert("RGB").crop((x0, y0, x1, y1))
+    assert sum(1 for px in crop.get_flattened_data() if px == (54, 162, 235)) > 10_000  # bars
 
 
 def test_only_refused_requests_are_missed(html_pool, assetless_pool):

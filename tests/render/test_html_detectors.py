@@ -89,6 +89,73 @@ def test_dark_grey_on_charcoal_is_low_contrast_and_blames_both_colours(html_pool
     assert "below 4.5:1" in d.message
 
 
+def test_oklch_colours_are_measured_like_rgb_ones(html_pool):
+    """Tailwind v4's palette is oklch(): gray-200 (#e5e7eb) on gray-50 (#f9fafb)."""
+    page = ('<div style="background:oklch(98.5% 0.002 247.839);padding:10px">'
+            '<p style="color:oklch(92.8% 0.006 264.531)">Caption</p></div>')
+    (d,) = only(html_pool.one("web", page), "low_contrast")
+    assert "of rgb(229, 231, 235) on rgb(249, 250, 251)" in d.message
+    dark = page.replace("92.8% 0.006 264.531", "27.8% 0.033 256.848")  # gray-800
+    assert html_pool.one("web", dark).defects == []
+
+
+SR_ONLY = """<style>.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;\
+clip:rect(0,0,0,0);white-space:nowrap}</style>
+<a class="sr-only" href="#main">Skip to main content</a><p id="main">Welcome</p>"""
+
+
+def test_screen_reader_only_text_is_not_a_defect_but_a_clipped_label_is(html_pool):
+    assert html_pool.one("web", SR_ONLY).defects == []
+    cut = SR_ONLY.replace("width:1px;height:1px", "width:40px;height:20px")
+    (d,) = only(html_pool.one("web", cut), "clipped_text")
+    assert "Skip to main content" in d.message
+
+
+OVERLAY = """<p style="margin:40px;font-size:20px">The page text under the banner</p>
+<div style="position:fixed;top:30px;left:0;right:0;background:#eee;padding:10px">
+<p style="margin:0;font-size:20px">We use cookies</p></div>"""
+
+
+def test_a_fixed_banner_over_the_page_is_not_overlap_but_two_positioned_texts_are(html_pool):
+    assert html_pool.one("web", OVERLAY).defects == []
+    absolute = OVERLAY.replace("position:fixed", "position:absolute")
+    only(html_pool.one("web", absolute), "overlap")
+
+
+CAPTION = """<div style="position:relative;width:400px">
+<img src="data:," style="display:block;width:400px;height:200px;background:#345">
+<p style="position:absolute;top:80px;left:20px;margin:0;color:#fff;font-size:24px">Caption</p>
+</div>"""
+
+
+def test_a_caption_over_an_image_is_not_overlap_but_an_image_over_text_is(html_pool):
+    assert [d.kind for d in html_pool.one("web", CAPTION).defects] == []
+    covered = ('<p style="margin:0;font-size:24px">Hidden text</p><img src="data:," '
+               'style="display:block;width:300px;height:100px;margin-top:-20px;position:relative">')
+    only(html_pool.one("web", covered), "overlap")
+
+
+def test_a_floating_label_inside_its_field_is_not_overlap(html_pool):
+    page = ('<div style="position:relative;width:300px"><input style="width:280px;height:40px">'
+            '<label style="position:absolute;left:8px;top:12px">Your email here</label></div>')
+    assert html_pool.one("web", page).defects == []
+
+
+LINE_HEIGHT_ONE = """<div style="width:600px;height:48px;font-size:48px;line-height:1;\
+font-family:'Noto Serif CJK SC'">团队介绍 Team</div>"""
+
+
+def test_a_line_height_of_one_is_not_overflow_but_a_second_line_is(html_pool):
+    """A line rect spans the font's ascent + descent (~1.45 em for a CJK face), taller than
+    the 48px box, while the glyphs stay inside it; a wrapped second line does leave it."""
+    result = html_pool.one("web", LINE_HEIGHT_ONE)
+    (text,) = [e for e in result.elements if e.text]
+    assert text.bbox[3] - text.bbox[1] == 48 and result.defects == []
+    wrapped = LINE_HEIGHT_ONE.replace("width:600px", "width:200px")
+    (d,) = only(html_pool.one("web", wrapped), "text_overflow")
+    assert "px tall in a 48px box" in d.message
+
+
 MISALIGNED = """<html><head><style>.row { height: 30px; }</style></head><body>
 <div class="row">One</div>
 <div class="row" style="margin-left:3px">Two</div>

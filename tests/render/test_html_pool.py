@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SyncPool
 from vsdpo.render import Artifact, RenderConfig
 from vsdpo.render.browser import find_chromium
 
@@ -54,10 +55,17 @@ def test_results_come_back_in_order_and_slides_are_exactly_1280x720(html_pool):
     assert [d.kind for d in results[2].defects].count("off_canvas") >= 1
 
 
-def test_javascript_is_off_for_slides_by_default(html_pool):
+def test_page_scripts_run_by_default_and_not_when_turned_off(html_pool):
     code = "<p>static</p><script>document.body.innerHTML = '<h1>INJECTED</h1>'</script>"
-    texts = [e.text for e in html_pool.one("slide", code).elements]
-    assert "static" in texts and "INJECTED" not in texts
+    scriptless = SyncPool(RenderConfig(num_browsers=1, pages_per_browser=1,
+                                       javascript={"web": False, "slide": False}))
+    try:
+        for domain in ("web", "slide"):
+            assert [e.text for e in html_pool.one(domain, code).elements][-1] == "INJECTED"
+            texts = [e.text for e in scriptless.one(domain, code).elements]
+            assert "static" in texts and "INJECTED" not in texts
+    finally:
+        scriptless.close()
 
 
 def test_an_infinite_script_loop_times_out_and_the_pool_keeps_serving(html_pool):

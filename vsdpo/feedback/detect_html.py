@@ -17,6 +17,8 @@ from vsdpo.render.types import BBox, Defect
 
 REPLACED = {"img", "svg", "video", "canvas", "input", "button", "select", "textarea",
             "iframe", "object", "embed", "math"}
+IMAGES = {"img", "svg", "video", "canvas", "picture"}
+FIELDS = {"input", "textarea", "select"}
 CLIPPING = {"hidden", "clip"}
 PAGE = {"html", "body"}
 CELL, CELL_ITEMS = 128, 64  # the overlap grid: cell size in px, items compared per cell
@@ -105,6 +107,16 @@ def _candidate_pairs(items: list[tuple[BBox, int]]) -> set[tuple[int, int]]:
     return {(a, c) for ks in crowded for n, a in enumerate(ks) for c in ks[n + 1:]}
 
 
+def _layered(probe: Probe, i: int, j: int) -> bool:
+    """Whether elements i < j are meant to lie on each other: a fixed overlay (a cookie banner,
+    a bar) over the page, which hides what it covers; text drawn over an earlier image (a
+    caption, a hero banner); a floating label inside its form field."""
+    tags = {probe.tag[i], probe.tag[j]}
+    return (probe.fixed[i] != probe.fixed[j]
+            or (probe.tag[i] in IMAGES and probe.tag[j] not in REPLACED)
+            or ("label" in tags and bool(tags & FIELDS)))
+
+
 def detect_overlap(probe: Probe, blame: Blamer) -> list[Defect]:
     """Text lines and replaced elements of unrelated elements that cover each other."""
     items = [(b, i) for i in range(len(probe)) for b in _painted(probe, i)]
@@ -115,6 +127,8 @@ def detect_overlap(probe: Probe, blame: Blamer) -> list[Defect]:
         if i == j or x[2] - x[0] <= 1 or x[3] - x[1] <= 1:
             continue
         key = (min(i, j), max(i, j))
+        if _layered(probe, *key):
+            continue
         frac = _area(x) / min(_area(a), _area(b))
         if frac >= 0.1 and frac > best.get(key, (0.0,))[0] and not probe.is_ancestor(*key):
             best[key] = (frac, x)
@@ -184,6 +198,15 @@ def _overflowing(probe: Probe, blame: Blamer, t: int, ext: BBox) -> tuple[int, D
                      f"{_label(probe, t)} overflows <{probe.tag[c]}>: {msg}", spans)
 
 
+def _em_boxes(probe: Probe, t: int) -> BBox:
+    """The union of element t's line rects, each cut to its centred em box: a line rect spans
+    the font's ascent + descent (~1.45 em for CJK faces), which overhangs a `line-height: 1`
+    box although the glyphs stay inside it."""
+    size = probe.font[t][0]
+    return _union([(x0, max(y0, (y0 + y1 - size) / 2), x1, min(y1, (y0 + y1 + size) / 2))
+                   for x0, y0, x1, y1 in probe.text_rects[t]])
+
+
 def detect_text_overflow(probe: Probe, blame: Blamer) -> list[Defect]:
     """Text cut by overflow:hidden (clipped_text), else leaving its box (text_overflow).
 
@@ -193,7 +216,7 @@ def detect_text_overflow(probe: Probe, blame: Blamer) -> list[Defect]:
     for t in range(len(probe)):
         if not probe.visible[t] or not probe.text_rects[t]:
             continue
-        ext = _union(probe.text_rects[t])
+        ext = _em_boxes(probe, t)
         hit = _clipped(probe, blame, t, ext) or _overflowing(probe, blame, t, ext)
         if hit is None:
             continue
@@ -257,8 +280,16 @@ def _background_owner(probe: Probe, i: int) -> int:
     return i
 
 
+def _over_image(probe: Probe, i: int, images: list[int]) -> bool:
+    """Whether element i's text is drawn over an earlier image: its background is unknown."""
+    ext = _union(probe.text_rects[i])
+    return any(m < i and _area(_intersect(probe.box[m], ext)) > 0 for m in images)
+
+
 def detect_low_contrast(probe: Probe, blame: Blamer) -> list[Defect]:
-    """Text whose colour is too close to its effective background (WCAG 2)."""
+    """Text whose colour is too close to its effective background (WCAG 2); not text over an
+    image or a background image, whose colour behind the text is unknown."""
+    images = [m for m in range(len(probe)) if probe.tag[m] in IMAGES and probe.visible[m]]
     defects = []
     for i in range(len(probe)):
         if not probe.text_rects[i] or not probe.visible[i] or probe.background_image[i]:
@@ -271,7 +302,7 @@ def detect_low_contrast(probe: Probe, blame: Blamer) -> list[Defect]:
         size, weight = probe.font[i]
         large = size >= 24 or (size >= 18.66 and weight >= 700)
         need, ratio = (3.0 if large else 4.5), contrast_ratio(fg, bg)
-        if ratio >= need:
+        if ratio >= need or _over_image(probe, i, images):
             continue
         owner = _background_owner(probe, i)
         defects.append(Defect(

@@ -34,8 +34,11 @@ CDNJS = {"font-awesome": (("font-awesome", "@fortawesome/fontawesome-free"), "")
          "tailwindcss": (("tailwindcss",), "dist/")}
 # appended to a library's script: a capture shows the final chart, not its first frames
 POSTSCRIPTS = {"chart.js": b"\n;Chart.defaults.animation = false;\n"}
+# read before the v4 build on `cdn.tailwindcss.com`: a v3 `tailwind.config` becomes `@theme`
+TAILWIND_CONFIG = Path(__file__).with_name("tailwind_config.js")
 # Google Fonts families served by an installed system font of the same design and metrics
-LOCAL_FONTS = {f"Noto Sans {r}": f"Noto Sans CJK {r}" for r in ("SC", "TC", "HK", "JP", "KR")}
+LOCAL_FONTS = {f"Noto {kind} {r}": f"Noto {kind} CJK {r}" for kind in ("Sans", "Serif")
+               for r in ("SC", "TC", "HK", "JP", "KR")}
 JQUERY = re.compile(r"/jquery-(\d+)[\d.]*?\.((?:slim\.)?(?:min\.)?js)$")
 FONT_FILE = re.compile(r"-latin-(wght|\d+)-(normal|italic)\.woff2$")
 ICON_CLASS = ("font-weight:normal;font-style:normal;font-size:24px;line-height:1;"
@@ -83,7 +86,9 @@ class AssetResolver:
                 return self._google_css(parts.query, css2=path == "/css2")
             return None
         if host == "cdn.tailwindcss.com":  # the v3 Play CDN: no v3 browser build is on npm
-            return self._npm("@tailwindcss/browser", "4", "")
+            served = self._npm("@tailwindcss/browser", "4", "")
+            return served and Served(served.content_type,
+                                     body=TAILWIND_CONFIG.read_bytes() + served.path.read_bytes())
         if host == "cdn.jsdelivr.net" and segments[:1] == ["npm"]:
             return self._npm_path(segments[1:])
         if host == "unpkg.com":

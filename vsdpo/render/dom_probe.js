@@ -8,15 +8,31 @@
   const LEAF = new Set(["svg", "math", "select", "textarea", "iframe", "video", "canvas"]);
   const sx = window.scrollX, sy = window.scrollY;
   const r1 = (v) => Math.round(v * 10) / 10;
+  // Computed colours are rgb()/rgba(), or oklch()/oklab()/color() (Tailwind v4's palette):
+  // those are painted on a 1×1 canvas once per distinct string and read back as sRGB.
+  const pixel = new OffscreenCanvas(1, 1).getContext("2d", {willReadFrequently: true});
+  const painted = new Map();
   const rgba = (s) => {
     const m = s.match(/^rgba?\(([\d.]+),? ([\d.]+),? ([\d.]+)(?:[,/] ?([\d.]+))?\)$/);
-    return m ? [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]] : null;
+    if (m) return [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]];
+    if (!painted.has(s)) {
+      let value = null;
+      if (CSS.supports("color", s)) {
+        pixel.clearRect(0, 0, 1, 1);
+        pixel.fillStyle = s;
+        pixel.fillRect(0, 0, 1, 1);
+        const d = pixel.getImageData(0, 0, 1, 1).data;
+        value = [d[0], d[1], d[2], r1(d[3] / 255)];
+      }
+      painted.set(s, value);
+    }
+    return painted.get(s);
   };
   const out = {tag: [], box: [], src: [], parent: [], text: [], trects: [], scroll: [],
                overflow: [], font: [], color: [], bg: [], bgimg: [], visible: [], display: [],
-               truncated: false};
+               fixed: [], truncated: false};
   const index = new Map();
-  const effBg = [], bgImg = [];
+  const effBg = [], bgImg = [], clipped = [];
   const stack = [[document.documentElement, -1]];
   while (stack.length) {
     const [el, parent] = stack.pop();
@@ -37,7 +53,14 @@
     out.font.push([r1(parseFloat(cs.fontSize) || 0), parseInt(cs.fontWeight) || 400]);
     out.color.push(rgba(cs.color));
     out.display.push(cs.display);
-    out.visible.push(cs.visibility === "visible" && parseFloat(cs.opacity) > 0.05);
+    // Screen-reader-only text: a box of at most 1px that clips (the `sr-only` pattern) paints
+    // nothing, and neither does anything inside it (the root's and body's overflow applies to
+    // the viewport instead).
+    clipped.push((parent >= 0 && clipped[parent]) || (tag !== "html" && tag !== "body" &&
+      (r.width <= 1 || r.height <= 1) &&
+      (cs.clip !== "auto" || cs.clipPath !== "none" || cs.overflowX !== "visible")));
+    out.visible.push(cs.visibility === "visible" && parseFloat(cs.opacity) > 0.05 && !clipped[i]);
+    out.fixed.push((parent >= 0 && out.fixed[parent]) || cs.position === "fixed");
     // Effective background: own colour blended over the parent's (white at the root).
     const own = rgba(cs.backgroundColor) || [0, 0, 0, 0];
     const under = parent >= 0 ? effBg[parent] : [255, 255, 255];

@@ -37,7 +37,8 @@ class RenderConfig:
     screenshot: bool = True  # False: no PNG (text-only policies; detection needs no pixels)
     timeout_s: float = 10.0
     recycle_every: int = 200  # renders per browser context before a fresh one
-    javascript: dict[str, bool] = field(default_factory=lambda: {"web": False, "slide": False})
+    # page scripts per domain: on, so Tailwind's Play CDN and chart libraries draw (docs/render.md)
+    javascript: dict[str, bool] = field(default_factory=lambda: {"web": True, "slide": True})
     max_dom_nodes: int = 5000
     assets: bool = True  # serve CDN libraries and web fonts from the offline cache (assets.py)
     chart: ChartConfig = field(default_factory=ChartConfig)

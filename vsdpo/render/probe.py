@@ -45,6 +45,7 @@ class Probe:
     background_image: list[bool]  # own or inherited through transparency: colour unknown
     visible: list[bool]
     display: list[str]
+    fixed: list[bool]  # position: fixed, itself or an ancestor (overlays: cookie banners, bars)
     rules: list[Rule]  # the rules passed in, parallel to `matches`
     matches: list[list[int]]  # element indices matched by each rule
     page: tuple[int, int, int, int]  # scrollWidth, scrollHeight, innerWidth, innerHeight
@@ -86,7 +87,7 @@ async def run_probe(cdp, smap: SourceMap, max_nodes: int) -> Probe:
         font=[tuple(f) for f in raw["font"]],
         color=[tuple(c) if c else None for c in raw["color"]],
         background=[tuple(b) for b in raw["bg"]], background_image=raw["bgimg"],
-        visible=raw["visible"], display=raw["display"], rules=rules, matches=raw["matches"],
+        visible=raw["visible"], display=raw["display"], fixed=raw["fixed"], rules=rules, matches=raw["matches"],
         page=tuple(raw["page"]), truncated=raw["truncated"])
 
 

@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", type=Path, default=Path("renders"),
                    help="folder for the annotated PNGs (default: ./renders)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per render (default 10)")
-    p.add_argument("--javascript", action="store_true", help="run page scripts (off by default)")
+    p.add_argument("--no-javascript", action="store_true",
+                   help="do not run page scripts (Tailwind's Play CDN and chart libraries need them)")
 
 
 def blamed_lines(code: str, spans: list[Span], limit: int = 6, width: int = 110) -> list[str]:
@@ -77,7 +78,7 @@ def run(args) -> int:
             raise SystemExit(f"vsdpo render: {path}: unknown extension; use .html or .py")
         domain = "slide" if domain == "web" and args.slide else domain
         artifacts.append(Artifact(domain, path.read_text()))
-    js = {"web": args.javascript, "slide": args.javascript}
+    js = {"web": not args.no_javascript, "slide": not args.no_javascript}
     results = render(artifacts, RenderConfig(timeout_s=args.timeout, javascript=js))
     args.out.mkdir(parents=True, exist_ok=True)
     for path, artifact, result in zip(args.files, artifacts, results):
