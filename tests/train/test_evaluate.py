@@ -86,6 +86,11 @@ def test_fewer_than_one_sample_ends_the_command_with_one_line(capsys):
     assert "--samples 0: must be at least 1" in capsys.readouterr().err
 
 
+def test_a_clip_directory_without_a_model_ends_the_command_with_one_line(capsys, tmp_path):
+    assert main(["eval", "--model", "warmstart", "--clip", str(tmp_path)]) == 2
+    assert f"--clip {tmp_path}: not a local CLIP model directory" in capsys.readouterr().err
+
+
 def test_summary_means_and_bootstrap_intervals_resample_prompts_not_samples():
     """Two prompts × 2 samples: one prompt always right, one always wrong. Resampling
     prompts gives means of 0, 0.5 or 1; resampling samples independently would rarely

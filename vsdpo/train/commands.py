@@ -26,6 +26,8 @@ def add_parsers(sub) -> None:
     ev.add_argument("--samples", type=int, default=1, metavar="K",
                     help="programs sampled per task at rollout.temperature; rates average "
                     "over all of them (default: 1)")
+    ev.add_argument("--clip", metavar="DIR", help="a local CLIP model directory (transformers "
+                    "format): adds Design2Code's CLIP score for pages with a reference")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ws = sub.add_parser("warmstart", help="build (or find cached) the embedded tiny model",
                         description="SFT a tiny decoder on synthetic programs and feedback "
@@ -50,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             exit_process(0)  # a vLLM engine starts a gloo group
         elif args.command == "demo":
             from vsdpo.train.demo import run_demo
+            from vsdpo.train.model import exit_process
             run_demo(args.config, args.set, args.nproc)
+            exit_process(0)  # its eval may have started a vLLM engine (a gloo group)
         elif args.command == "warmstart":
             from vsdpo.warmstart import WarmstartConfig, warmstart
             print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
@@ -69,12 +73,20 @@ def _eval(args) -> None:
         raise ConfigError(f"--samples {args.samples}: must be at least 1")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout: table or JSON
     configs = {m: load_config(args.config, args.set + [f"model.path='{m}'"]) for m in args.model}
+    clip = None
+    if args.clip:
+        import torch
+        from vsdpo.feedback.clip_score import ClipScorer
+        try:
+            clip = ClipScorer(args.clip, "cuda" if torch.cuda.is_available() else "cpu")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     columns = {}
     for model, cfg in configs.items():  # checked first, built (warm-start) second
         cfg.model.path = resolve_model_path(model)
         prompts = len(build_tasks(cfg.tasks, split="eval"))
         columns[model] = {"prompts": prompts, "samples": prompts * args.samples,
-                          **evaluate(cfg, args.samples)}
+                          **evaluate(cfg, args.samples, clip)}
     print(json.dumps(columns, indent=1) if args.json else format_table(columns))
 
 

@@ -4,9 +4,11 @@ the task's reference render, content fidelity and "clean and complete" (syntheti
 and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
 layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
 for pages with a reference, AeSlides-style rules for slides — each with the mean of its
-parts. Every value carries a 95% bootstrap interval over prompts (`name@lo`, `name@hi`).
+parts; with a local CLIP model, Design2Code's CLIP score too (`design2code/clip`, outside the
+mean, as Design2Code reports it). Every value carries a 95% bootstrap interval over prompts
+(`name@lo`, `name@hi`).
 
-    vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4]
+    vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
 engine (`rollout.backend`, `trainer.build_generator`), at the rollout temperature, so eval sees
@@ -24,6 +26,7 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
+from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderPool
@@ -44,24 +47,27 @@ BENCHMARKS = {
 }
 
 
-def evaluate(cfg: Config, samples: int = 1) -> dict[str, float]:
+def evaluate(cfg: Config, samples: int = 1, clip: ClipScorer | None = None) -> dict[str, float]:
     """Metrics of `cfg.model.path` on `cfg.tasks`' eval split, `samples` per task, sampled
     with the run's temperature and seed (the same numbers for the same model and config)."""
     tasks = build_tasks(cfg.tasks, split="eval")
     tasks_N = [t for t in tasks for _ in range(samples)]  # a task's samples are adjacent
     codes = [extract_code(text)[0] for text in _sample(cfg, tasks, samples)]
-    return summarize(asyncio.run(score_samples(cfg, tasks_N, codes)), samples)
+    return summarize(asyncio.run(score_samples(cfg, tasks_N, codes, clip)), samples)
 
 
-async def score_samples(cfg: Config, tasks_N, codes) -> list[dict[str, float]]:
+async def score_samples(cfg: Config, tasks_N, codes,
+                        clip: ClipScorer | None = None) -> list[dict[str, float]]:
     """One row per sample: 0/1 rates, the reward against the task's reference, fidelity and
     benchmark columns (rows lack the keys that do not apply to their task)."""
     async with RenderPool(cfg.render) as pool:
         results, references = await asyncio.gather(
             pool.render([Artifact(t.domain, c) for t, c in zip(tasks_N, codes)]),
             ReferenceRenders(pool).of(tasks_N))
+    clip_N = clip.similarity(results, references) if clip else [None] * len(results)
     rows = []
-    for task, code, result, reference in zip(tasks_N, codes, results, references):
+    for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
+                                                          clip_N):
         parts = reward_components(task, result, reference)
         row = {"exec_rate": float(result.ok),
                "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
@@ -75,6 +81,8 @@ async def score_samples(cfg: Config, tasks_N, codes) -> list[dict[str, float]]:
             if task.domain == domain and (reference is not None or name == "aeslides"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
+        if clip_score is not None and task.domain == "web" and reference is not None:
+            row["design2code/clip"] = clip_score
         rows.append(row)
     return rows
 
