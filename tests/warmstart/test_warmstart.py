@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from vsdpo.cli import main
 from vsdpo.tasks import generate_tasks
 from vsdpo.warmstart import WarmstartConfig, cache_key, format_prompt, warmstart
 from vsdpo.warmstart.measure import measure
@@ -57,8 +58,16 @@ def test_measure_reports_student_and_teacher_rates_on_eval_prompts(model_dir):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("steps", 0), ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0),
+    ("steps", 0), ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0), ("content_weight", 0.5),
 ])
 def test_a_bad_config_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         WarmstartConfig(**{**vars(TOY), field: value})
+
+
+def test_the_command_prints_only_the_directory_on_stdout(model_dir, capsys):
+    """Progress goes to stderr, so `$(vsdpo warmstart)` is the path (here: the cached one)."""
+    toy = [f"--set={k}={v}" for k, v in vars(TOY).items()]
+    assert main(["warmstart", "--out", str(model_dir.parent), *toy]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{model_dir}\n" and "cached model" in err

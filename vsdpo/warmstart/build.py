@@ -14,6 +14,7 @@ written last, so a directory without it is an interrupted build and is rebuilt.
 import hashlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,11 +46,12 @@ class WarmstartConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 1024  # tokens per sequence, prompt + completion
-    steps: int = 240
+    steps: int = 720
     batch_size: int = 16
     feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
     lr: float = 3e-3
     warmup_steps: int = 20
+    content_weight: float = 5.0  # loss weight of completion tokens that copy a prompt word
 
     def __post_init__(self):
         for name in ("num_student_examples", "num_feedback_examples", "hidden_size",
@@ -63,6 +65,8 @@ class WarmstartConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"WarmstartConfig.hidden_size ({self.hidden_size}) must be a "
                              f"multiple of num_heads ({self.num_heads})")
+        if self.content_weight < 1.0:
+            raise ValueError(f"WarmstartConfig.content_weight must be >= 1, got {self.content_weight}")
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ValueError(f"WarmstartConfig: lr must be > 0 and warmup_steps >= 0, got "
                              f"lr={self.lr}, warmup_steps={self.warmup_steps}")
@@ -78,6 +82,10 @@ def cache_key(config: WarmstartConfig) -> str:
     return digest.hexdigest()[:16]
 
 
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def default_cache_dir() -> Path:
     """`.cache/warmstart` under the repository (git-ignored)."""
     return Path(vsdpo.__file__).resolve().parents[1] / ".cache" / "warmstart"
@@ -85,8 +93,9 @@ def default_cache_dir() -> Path:
 
 def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = WarmstartConfig(), *,
               render_fn: RenderFn | None = None, context_fn: ContextFn | None = None,
-              log=print) -> Path:
-    """The model directory for `config`, built unless cached; see the module docstring."""
+              log=log_to_stderr) -> Path:
+    """The model directory for `config`, built unless cached; see the module docstring.
+    Progress goes to stderr, so `vsdpo warmstart` and `vsdpo eval --json` print only results."""
     path = Path(out_dir or default_cache_dir()) / f"warmstart-{cache_key(config)}"
     if (path / "warmstart.json").exists():
         log(f"warmstart: cached model at {path}")
@@ -104,8 +113,9 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
                                 c.vocab_size)
     model = build_model(tokenizer, c.hidden_size, c.num_layers, c.num_heads,
                         c.intermediate_size, c.max_len, c.seed)
-    losses = train(model, encode(student, tokenizer, c.max_len),
-                   encode(feedback, tokenizer, c.max_len), pad_id=tokenizer.pad_token_id,
+    student_ids, feedback_ids = (encode(part, tokenizer, c.max_len, c.content_weight)
+                                 for part in (student, feedback))
+    losses = train(model, student_ids, feedback_ids, pad_id=tokenizer.pad_token_id,
                    steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
                    lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log)
     shutil.rmtree(path, ignore_errors=True)

@@ -5,9 +5,13 @@ with untied input and output embeddings so the trainer can use `model.lm_head.we
 the loss's own matrix. Llama rather than Qwen2: for a `qwen2` config, transformers 5's
 `AutoTokenizer` swaps in `Qwen2Tokenizer`, which replaces our pre-tokenizer. The loss
 covers completion tokens and the end-of-sequence token only; prompt and padding positions
-are labelled -100. Each batch mixes student and feedback examples in a fixed proportion, so
-the feedback-reading skill is learnt at every step; the two parts are padded separately
-since feedback sequences are about twice as long.
+are labelled -100. Completion tokens that copy a prompt token (a title, label or bullet word
+of more than two characters) weigh `content_weight` times a template token: the templates
+are learnt within a few dozen steps, and without the weight their gradient drowns the
+weaker one that builds the copying circuit (LOG.md, "Warm-start copying"). Each batch mixes
+student and feedback examples in a fixed proportion, so the feedback-reading skill is learnt
+at every step; the two parts are padded separately since feedback sequences are about twice
+as long.
 
 Shapes: B batch, T padded sequence length.
 """
@@ -30,13 +34,16 @@ IGNORE = -100
 class Encoded:
     ids: list[int]  # prompt, completion, end-of-sequence
     prompt_len: int
+    weights: list[float]  # per completion token: content_weight on a copied word, else 1
 
 
-def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast,
-           max_len: int) -> list[Encoded]:
+def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast, max_len: int,
+           content_weight: float = 1.0) -> list[Encoded]:
     """Token ids per example; an example longer than `max_len` loses its prompt's start."""
     prompts = tokenizer([e.prompt for e in examples]).input_ids
     completions = tokenizer([e.completion for e in examples]).input_ids
+    is_word = [t.isalnum() for t in tokenizer.convert_ids_to_tokens(
+        list(range(len(tokenizer))))]
     out = []
     for p, c in zip(prompts, completions):
         c = c + [tokenizer.eos_token_id]
@@ -44,21 +51,26 @@ def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast,
             raise ValueError(f"a completion of {len(c)} tokens does not fit max_len={max_len}; "
                              "raise max_len")
         p = p[-(max_len - len(c)):]
-        out.append(Encoded(p + c, len(p)))
+        copied = {t for t in p if is_word[t]}
+        out.append(Encoded(p + c, len(p), [content_weight if t in copied else 1.0 for t in c]))
     return out
 
 
 def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded `input_ids_BT`, `attention_mask_BT` and `labels_BT` (completion only)."""
+    """Right-padded `input_ids_BT`, `attention_mask_BT`, `labels_BT` (completion only) and
+    `weights_BT` (0 where the label is ignored)."""
     T = max(len(e.ids) for e in batch)
     ids_BT = torch.full((len(batch), T), pad_id, dtype=torch.long)
     labels_BT = torch.full((len(batch), T), IGNORE, dtype=torch.long)
     mask_BT = torch.zeros((len(batch), T), dtype=torch.long)
+    weights_BT = torch.zeros((len(batch), T))
     for b, e in enumerate(batch):
         ids_BT[b, :len(e.ids)] = torch.tensor(e.ids)
         labels_BT[b, e.prompt_len:len(e.ids)] = torch.tensor(e.ids[e.prompt_len:])
+        weights_BT[b, e.prompt_len:len(e.ids)] = torch.tensor(e.weights)
         mask_BT[b, :len(e.ids)] = 1
-    return {"input_ids": ids_BT, "attention_mask": mask_BT, "labels": labels_BT}
+    return {"input_ids": ids_BT, "attention_mask": mask_BT, "labels": labels_BT,
+            "weights": weights_BT}
 
 
 def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int,
@@ -82,17 +94,22 @@ def lr_at(step: int, steps: int, warmup: int, lr: float) -> float:
 
 
 def batch_loss(model: LlamaForCausalLM, parts: list[list[Encoded]], pad_id: int) -> torch.Tensor:
-    """Mean loss over the completion tokens of all parts; each part is padded on its own
-    (student and feedback sequences differ in length by ~2x)."""
-    total, count = 0.0, 0
+    """Weighted mean loss over the completion tokens of all parts; each part is padded on its
+    own (student and feedback sequences differ in length by ~2x)."""
+    total, weight = 0.0, 0.0
     for part in parts:
         if not part:
             continue
         batch = collate(part, pad_id)
-        num = int((batch["labels"][:, 1:] != IGNORE).sum())
-        total = total + model(**batch).loss * num
-        count += num
-    return total / count
+        logits_BTV = model(input_ids=batch["input_ids"],
+                           attention_mask=batch["attention_mask"]).logits
+        nll_BT = torch.nn.functional.cross_entropy(
+            logits_BTV[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(),
+            ignore_index=IGNORE, reduction="none")
+        weights_BT = batch["weights"][:, 1:].flatten()
+        total = total + (nll_BT * weights_BT).sum()
+        weight += float(weights_BT.sum())
+    return total / weight
 
 
 def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encoded], *,
