@@ -34,17 +34,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="detector_audit", help="name of the JSON and crop folder")
     args = parser.parse_args(argv)
     pages = sorted((fixtures_dir() / "design2code").glob("*.html"))
-    names = [f"design2code/{p.name}" for p in pages] + [f"tailwind_slide_{k}" for k in range(args.slides)]
-    artifacts = ([Artifact("web", p.read_text()) for p in pages]
-                 + [Artifact("slide", s) for s in tailwind_slides(args.slides)])
-    results = render(artifacts, RenderConfig(max_page_height=CAPTURE_HEIGHT))
-    corpus = lambda name: "design2code" if name.startswith("design2code") else "tailwind_slides"
+    inputs = ([("design2code", f"design2code/{p.name}", Artifact("web", p.read_text())) for p in pages]
+              + [("tailwind_slides", f"tailwind_slide_{k}", Artifact("slide", s))
+                 for k, s in enumerate(tailwind_slides(args.slides))])
+    results = render([a for _, _, a in inputs], RenderConfig(max_page_height=CAPTURE_HEIGHT))
     counts: dict[str, Counter] = {"design2code": Counter(), "tailwind_slides": Counter()}
     flagged = []
-    for name, result in zip(names, results):
+    for (corpus, name, _), result in zip(inputs, results):
         if not result.ok:
             raise RuntimeError(f"{name} did not render: {result.error}")
-        counts[corpus(name)].update(d.kind for d in result.defects)
+        counts[corpus].update(d.kind for d in result.defects)
         flagged += [(name, result, d) for d in result.defects]
     sample = random.Random(args.seed).sample(flagged, min(args.sample, len(flagged)))
     out_dir = RESULTS_DIR / args.name
