@@ -11,7 +11,7 @@ from vsdpo.render import Artifact, RenderConfig, render
 from vsdpo.render.assets_fetch import DEFAULT_CACHE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from tailwind_slides import tailwind_slides  # noqa: E402
+from tailwind_slides import tailwind_slides
 
 if not (DEFAULT_CACHE / ".stamp").is_file():
     pytest.skip("no offline asset cache: run scripts/setup.sh", allow_module_level=True)

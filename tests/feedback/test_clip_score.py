@@ -28,10 +28,10 @@ CONFIG = RenderConfig(num_browsers=1, pages_per_browser=2)
 def clip_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip")
     torch.manual_seed(0)
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=2, image_size=64, patch_size=16)
-    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                num_attention_heads=2, vocab_size=99, bos_token_id=0, eos_token_id=1)
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+              "num_attention_heads": 2, "image_size": 64, "patch_size": 16}
+    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "vocab_size": 99, "bos_token_id": 0, "eos_token_id": 1}
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(path)
     CLIPImageProcessor(size={"shortest_edge": 64},
                        crop_size={"height": 64, "width": 64}).save_pretrained(path)

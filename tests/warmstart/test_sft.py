@@ -22,7 +22,7 @@ def test_copied_words_weigh_content_weight_and_template_tokens_one():
     assert len(e.weights) == len(tokens)
     heavy = {t for t, w in zip(tokens, e.weights) if w == 5.0}
     label = task.prompt.split("bars: ")[1].split("=")[0]
-    assert set(t for t in TOKENIZER.tokenize(label) if len(t) > 2) <= heavy
+    assert {t for t in TOKENIZER.tokenize(label) if len(t) > 2} <= heavy
     assert not heavy & {"import", "matplotlib", "subplots", "figsize", "<|eos|>"}
     assert set(e.weights) == {1.0, 5.0}
 
