@@ -4,8 +4,8 @@ HTML: the Design2Code fixtures (web) plus 12 hand-made CSS slides and 12 Tailwin
 (`tailwind_slides.py`: Play CDN, Google Fonts, Material Icons), through `RenderPool` with the
 default config (reused Chromium pages, offline assets, page scripts on; source tagging, DOM
 probe, screenshot and every detector included) against a fresh browser launched per page
-doing the same work. Variant: page scripts off (`javascript` False: Tailwind slides unstyled). Charts: the ChartMimic fixtures
-through the pool's warm sandboxed workers (tracing and detectors included) against a fresh
+doing the same work; a variant with page scripts off (Tailwind slides unstyled). Charts: the
+ChartMimic fixtures through the pool's warm sandboxed workers (tracing and detectors included) against a fresh
 `python script.py` per chart (Agg backend, savefig). Both sides run `cpu_count` renders at
 a time. Reported: median and p20/p80 items/s over the repetitions, the CPU time per item of
 the whole process tree (browsers and workers included: the load-independent cost) with its

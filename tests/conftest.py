@@ -25,3 +25,17 @@ def fixtures_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def asset_cache() -> Path:
+    """The offline CDN asset cache that the set-up fetches from npm; a skip without it, a
+    failure under VSDPO_REQUIRE_ASSETS=1 (CI: the set-up must have fetched it)."""
+    from vsdpo.render.assets_fetch import DEFAULT_CACHE
+    if not (DEFAULT_CACHE / ".stamp").is_file():
+        reason = (f"no offline asset cache at {DEFAULT_CACHE}: run scripts/setup.sh (python -m "
+                  "vsdpo.render.assets_fetch; it needs the npm registry)")
+        if os.environ.get("VSDPO_REQUIRE_ASSETS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return DEFAULT_CACHE

@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from vsdpo.render import Artifact, RenderConfig, render
-from vsdpo.render.assets_fetch import DEFAULT_CACHE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from tailwind_slides import tailwind_slides
 
-if not (DEFAULT_CACHE / ".stamp").is_file():
-    pytest.skip("no offline asset cache: run scripts/setup.sh", allow_module_level=True)
-
 PLANTED = {1: {"clipped_text"}, 4: {"low_contrast"}, 5: {"off_canvas"}}
 
 
+@pytest.mark.usefixtures("asset_cache")
 def test_the_slides_render_as_written_with_only_their_planted_defects():
     results = render([Artifact("slide", s) for s in tailwind_slides(8)],
                      RenderConfig(num_browsers=1, pages_per_browser=2))

@@ -6,7 +6,6 @@ need it); the `assetless_pool` neither serves assets nor runs scripts, as before
 
 import base64
 import io
-import os
 
 import pytest
 from PIL import Image
@@ -15,12 +14,7 @@ from vsdpo.render import Artifact
 from vsdpo.render.assets import AssetResolver
 from vsdpo.render.assets_fetch import DEFAULT_CACHE
 
-NO_CACHE = ("no offline asset cache: run scripts/setup.sh (python -m vsdpo.render.assets_fetch; "
-            "it needs the npm registry)")
-if not (DEFAULT_CACHE / ".stamp").is_file():
-    if os.environ.get("VSDPO_REQUIRE_ASSETS") == "1":  # CI: setup must have fetched it
-        raise RuntimeError(NO_CACHE)
-    pytest.skip(NO_CACHE, allow_module_level=True)
+pytestmark = pytest.mark.usefixtures("asset_cache")  # skip (or fail in CI) without it
 
 INTER = "https://fonts.googleapis.com/css2?family=Inter:wght@400;700&display=swap"
 TEXT = '<p style="font-family: Inter, serif; font-size: 40px; display: inline-block">Hamburgefonstiv</p>'

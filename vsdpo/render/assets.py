@@ -14,6 +14,7 @@ else no rule (the page's own fallback stack applies); either way it is named in
 `Served.substituted`.
 """
 
+import functools
 import json
 import mimetypes
 import re
@@ -87,8 +88,7 @@ class AssetResolver:
             return None
         if host == "cdn.tailwindcss.com":  # the v3 Play CDN: no v3 browser build is on npm
             served = self._npm("@tailwindcss/browser", "4", "")
-            return served and Served(served.content_type,
-                                     body=TAILWIND_CONFIG.read_bytes() + served.path.read_bytes())
+            return served and Served(served.content_type, body=_joined(TAILWIND_CONFIG, served.path))
         if host == "cdn.jsdelivr.net" and segments[:1] == ["npm"]:
             return self._npm_path(segments[1:])
         if host == "unpkg.com":
@@ -144,7 +144,7 @@ class AssetResolver:
                          if isinstance(meta.get(k), str)), "")
         served = self._file(root / path)
         if served and name in POSTSCRIPTS and served.path.suffix == ".js":
-            return Served(served.content_type, body=served.path.read_bytes() + POSTSCRIPTS[name])
+            return Served(served.content_type, body=_joined(served.path, POSTSCRIPTS[name]))
         return served
 
     def _file(self, path: Path) -> Served | None:
@@ -176,6 +176,13 @@ class AssetResolver:
                 else:
                     substituted.append(f"{name} -> the page's fallback font")
         return Served("text/css", body="\n".join(rules).encode(), substituted=tuple(substituted))
+
+
+@functools.cache
+def _joined(*parts: Path | bytes) -> bytes:
+    """Files and bytes joined, read once per process: a library with its prelude or
+    postscript is served to every page that links it."""
+    return b"".join(p if isinstance(p, bytes) else p.read_bytes() for p in parts)
 
 
 def _families(cache: Path) -> list[Family]:
