@@ -5,6 +5,7 @@ trainer (rollout engine, render pool, fused loss, FSDP2), in a fresh run directo
 stage time is the slowest rank's; the JSON keeps every step and the medians.
 
     torchrun --nproc_per_node=2 bench/step.py --config configs/tiny.toml --set rollout.backend=vllm
+    torchrun --nproc_per_node=2 bench/step.py --config configs/tiny-vl.toml   # + image tokens
     torchrun --nproc_per_node=8 bench/step.py --config configs/qwen2.5-coder-7b-1node.toml \
         --steps 5 --profile runs/trace     # + a torch.profiler trace per rank (Perfetto/TensorBoard)
 
@@ -26,6 +27,8 @@ from vsdpo.config import load_config
 from vsdpo.train.metrics import TIME_KEYS
 from vsdpo.train.model import exit_process, init_distributed
 from vsdpo.train.trainer import Trainer
+
+IMAGE_KEYS = ("image_tokens", "teacher_image_tokens")
 
 
 def main() -> None:
@@ -64,6 +67,7 @@ def _run(trainer: Trainer, args) -> list[dict]:
             wall = time.perf_counter() - t0
             steps.append({"step_s": wall, "tokens": metrics["tokens"],
                           "reward": metrics["reward"], "logp_mismatch": metrics["logp_mismatch"]}
+                         | {k: metrics[k] for k in IMAGE_KEYS if k in metrics}
                          | {k: metrics[f"time/{k}"] for k in TIME_KEYS})
     return steps
 
@@ -71,7 +75,9 @@ def _run(trainer: Trainer, args) -> list[dict]:
 def _summary(steps: list[dict], samples: int) -> dict:
     """Medians over the timed steps; throughputs from the median times."""
     med = {k: statistics.median(s[k] for s in steps) for k in ("step_s", "tokens", *TIME_KEYS)}
-    return {
+    images = {f"{k}_per_sample": statistics.median(s[k] for s in steps) / samples
+              for k in IMAGE_KEYS if k in steps[0]}  # a vision-language policy's
+    return images | {
         "median_s": {k: med[k] for k in ("step_s", *TIME_KEYS)},
         "tokens_per_s": med["tokens"] / med["step_s"],            # trained completion tokens
         "generated_tokens_per_s": med["tokens"] / med["rollout"],  # during the rollout stage

@@ -26,10 +26,13 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    path: str = "warmstart"       # a transformers causal-LM directory, or the embedded default
+    path: str = "warmstart"       # a transformers directory (causal LM, Qwen2.5-VL or Qwen3-VL),
+                                  # "warmstart" (the embedded default) or "tiny-vl" (a tiny VL)
     dtype: str = "float32"        # parameter dtype for compute: float32 | bfloat16
     activation_checkpointing: bool = False
     compile: bool = False
+    freeze_vision: bool = True    # vision-language policies: the vision tower stays out of the optimizer
+    max_pixels: int = 401408      # vision-language policies: pixel budget per image (512 · 28²)
 
 
 @dataclass
@@ -60,6 +63,8 @@ class FeedbackConfig:
     teacher_sees: str = "render"  # render: the defect report; reference: the task's reference
                                   # program instead (OPSD-style), where the task has one
     scale_by_std: bool = True     # GRPO advantage normalisation
+    screenshot: str = "boxed"     # vision-language teacher: the student's render with defect
+                                  # boxes drawn on it (boxed), as rendered (plain), or none
 
 
 @dataclass
@@ -164,9 +169,13 @@ def check_config(cfg: Config) -> None:
              f"({r.vllm.max_model_len}) must exceed rollout.max_new_tokens ({r.max_new_tokens})")
     _require(cfg.model.dtype in ("float32", "bfloat16"), "model.dtype",
              f"must be float32 or bfloat16, got {cfg.model.dtype!r}")
-    _require(cfg.model.path == "warmstart" or Path(cfg.model.path).is_dir(), "model.path",
-             f"{cfg.model.path!r} is not a directory: point it at a transformers model "
-             "directory, or set it to 'warmstart' for the embedded default")
+    _require(cfg.model.path in ("warmstart", "tiny-vl") or Path(cfg.model.path).is_dir(),
+             "model.path", f"{cfg.model.path!r} is not a directory: point it at a transformers "
+             "model directory, or set it to 'warmstart' (the embedded default) or 'tiny-vl'")
+    _require(cfg.model.max_pixels >= 56 * 56, "model.max_pixels",
+             f"must be >= {56 * 56} (one 2×2 merge of 28-pixel patches), got {cfg.model.max_pixels}")
+    _require(cfg.feedback.screenshot in ("boxed", "plain", "none"), "feedback.screenshot",
+             f"must be 'boxed', 'plain' or 'none', got {cfg.feedback.screenshot!r}")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
     for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):

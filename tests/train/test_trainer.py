@@ -138,8 +138,8 @@ def test_teacher_contexts_reach_the_teacher_forward(tiny_model_dir, tmp_path, pr
     trainer = _trainer(tiny_model_dir, tmp_path, "train.steps=1", "train.teacher=live")
     seen = []
     hidden = trainer.teacher.hidden
-    trainer.teacher.hidden = lambda ids_BL, mask_BL: (seen.append((ids_BL, mask_BL)),
-                                                      hidden(ids_BL, mask_BL))[1]
+    trainer.teacher.hidden = lambda ids_BL, mask_BL, images: (seen.append((ids_BL, mask_BL)),
+                                                              hidden(ids_BL, mask_BL, images))[1]
     samples = _one_batch(trainer)
     train_step(trainer.policy, trainer.teacher, trainer.optimizer, trainer.scheduler, samples,
                trainer.cfg.loss, 10_000, 1.0, trainer.tokenizer.pad_token_id)
@@ -148,7 +148,7 @@ def test_teacher_contexts_reach_the_teacher_forward(tiny_model_dir, tmp_path, pr
     (ids_BL, mask_BL), = seen
     assert len(ids_BL) == len(samples)
     for row, length, s in zip(ids_BL, mask_BL.sum(1), samples):
-        assert row[:length].tolist() == context + s.completion_ids
+        assert row[:length].tolist() == context + s.completion_ids[:-1]  # the last: target only
 
 
 def test_the_exported_model_holds_the_trained_weights(tiny_model_dir, tmp_path, process_group):

@@ -5,7 +5,7 @@ its group advantages. The defect detectors live here too but are imported by
 
 from vsdpo.feedback.advantage import group_advantages
 from vsdpo.feedback.context import (ContextConfig, TeacherContext, best_sibling,
-                                    reference_context, teacher_context)
+                                    reference_context, teacher_context, teacher_screenshot)
 from vsdpo.feedback.credit import credit_weights, weight_table
 from vsdpo.feedback.reward import RewardConfig, reward, reward_components
 
@@ -20,5 +20,6 @@ __all__ = [
     "reward_components",
     "reference_context",
     "teacher_context",
+    "teacher_screenshot",
     "weight_table",
 ]

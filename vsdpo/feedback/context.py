@@ -14,9 +14,13 @@ Chat templates are applied by the caller. For vision-language policies,
 `teacher_context(..., with_image=True)` returns a `TeacherContext` carrying the PNG too.
 """
 
+import io
 from dataclasses import dataclass
 
+from PIL import Image
+
 from vsdpo.feedback.reward import is_blank
+from vsdpo.render.draw import draw_defects
 from vsdpo.render.types import Defect, RenderResult, Span
 from vsdpo.tasks.task import Task
 
@@ -129,6 +133,17 @@ def teacher_context(task: Task, result: RenderResult, sibling: str | None = None
             feedback += extra
     text = cfg.layout.format(prompt=task.prompt, feedback=feedback, instruction=cfg.instruction)
     return TeacherContext(text=text, image=result.image) if with_image else text
+
+
+def teacher_screenshot(result: RenderResult, boxed: bool = True):
+    """The student's render as a vision-language teacher sees it (a PIL image), with each
+    defect's box drawn on it when `boxed`; None when the code failed or nothing was captured
+    (the rubric then carries the traceback)."""
+    if not result.ok or result.image is None:
+        return None
+    if boxed:
+        return draw_defects(result.image, result.defects)
+    return Image.open(io.BytesIO(result.image)).convert("RGB")
 
 
 def reference_context(task: Task, config: ContextConfig = ContextConfig()) -> str:

@@ -1,6 +1,6 @@
 """Rollout engines behind one protocol: sample completions, report their log-probs."""
 
-from vsdpo.rollout.base import Completion, Generator, SamplingParams
+from vsdpo.rollout.base import Completion, Generator, SamplingParams, cut_at
 from vsdpo.rollout.hf import HFGenerator
 
-__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams"]
+__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "cut_at"]

@@ -32,9 +32,23 @@ class Completion:
     finished: bool                # ended with end-of-sequence (not cut by max_new_tokens)
 
 
+def cut_at(completion: Completion, stop_ids: set[int], tokenizer) -> Completion:
+    """The completion up to and including its first token of `stop_ids`: a vision-language
+    policy's image markers, which inside a program would make the trainer's forward look for
+    an image. The kept marker is a target only, never an input (`vsdpo.train.batch`)."""
+    ids = completion.token_ids
+    cut = next((i + 1 for i, t in enumerate(ids) if t in stop_ids), len(ids))
+    if cut == len(ids):
+        return completion
+    return Completion(completion.prompt_index, ids[:cut],
+                      tokenizer.decode(ids[:cut], skip_special_tokens=True),
+                      completion.logprobs[:cut], finished=False)
+
+
 class Generator(Protocol):
-    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
-        ...
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
+                 images: list[list] | None = None) -> list[Completion]:
+        """`images[i]`: a vision-language policy's PIL images of prompt i."""
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         ...

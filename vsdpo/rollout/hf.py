@@ -7,7 +7,10 @@ each optimizer step, keeps generation local and works the same on gloo (CPU) and
 costs one extra copy of the weights per rank — fine for the small models this backend is
 for; large models use the vLLM backend.
 
-Prompts are left-padded so every row's next token sits in the last column. Log-probs are
+Prompts are left-padded so every row's next token sits in the last column. A
+vision-language model's prompts carry images (`vsdpo.train.images`): each prompt's image pads
+are expanded and its pixels repeated for its `n` samples, as the trainer's forward sees them,
+and `mm_token_type_ids` give the multimodal rotary positions. Log-probs are
 computed from the raw logits (`output_logits`) divided by the temperature; top-k, top-p
 and every other logits processor are switched off so that this is exactly the sampling
 distribution.
@@ -19,23 +22,40 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from vsdpo.rollout.base import Completion, SamplingParams
+from vsdpo.train.images import ImageProcessor, Images
+from vsdpo.train.load import checkpoint_names
 
 
 class HFGenerator:
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 images: ImageProcessor | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self.images = images
+        self.param_of = {stored: key for key, stored in checkpoint_names(model).items()}
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
-        tok = self.tokenizer
-        tok.padding_side = "left"
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        ids_BP = enc.input_ids.repeat_interleave(n, dim=0)
-        mask_BP = enc.attention_mask.repeat_interleave(n, dim=0)
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
+                 images: list[list] | None = None) -> list[Completion]:
+        """`images[i]`: the PIL images of prompt i, one per image pad in its text."""
+        ids, per_prompt = self._encode(prompts, images)
+        vision = Images.cat([None if v is None else v.repeat(n) for v in per_prompt])
+        pad = self.tokenizer.pad_token_id
+        ids_BP = torch.full((len(ids), max(map(len, ids))), pad, dtype=torch.long)
+        mask_BP = torch.zeros_like(ids_BP)
+        for b, row in enumerate(ids):  # left padding
+            ids_BP[b, ids_BP.shape[1] - len(row):] = torch.tensor(row)
+            mask_BP[b, ids_BP.shape[1] - len(row):] = 1
+        ids_BP, mask_BP = ids_BP.repeat_interleave(n, 0), mask_BP.repeat_interleave(n, 0)
+        device = self.model.device
+        extra = {}
+        if vision is not None:
+            extra = {"pixel_values": vision.pixels_PD.to(device),
+                     "image_grid_thw": vision.grid_I3.to(device),
+                     "mm_token_type_ids": (ids_BP == self.images.image_token_id).int().to(device)}
         out = self.model.generate(
-            input_ids=ids_BP.to(self.model.device), attention_mask=mask_BP.to(self.model.device),
-            generation_config=self._generation_config(sampling))
+            input_ids=ids_BP.to(device), attention_mask=mask_BP.to(device),
+            generation_config=self._generation_config(sampling), **extra)
         new_BT = out.sequences[:, ids_BP.shape[1]:].cpu()
         logits_BTV = torch.stack(out.logits, dim=1).float().cpu()
         temperature = sampling.temperature or 1.0
@@ -49,11 +69,21 @@ class HFGenerator:
         params = dict(self.model.named_parameters())
         missing = set(params)
         for name, tensor in weights:
-            params[name].copy_(tensor)
-            missing.discard(name)
+            key = self.param_of[name]
+            params[key].copy_(tensor)
+            missing.discard(key)
         if missing:
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
                              f"({len(missing)} parameters in all)")
+
+    def _encode(self, prompts: list[str], images: list[list] | None
+                ) -> tuple[list[list[int]], list[Images | None]]:
+        """Each prompt's ids (image pads expanded) and its images' pixels."""
+        ids = self.tokenizer(prompts, add_special_tokens=False).input_ids
+        if self.images is None:
+            return ids, [None] * len(prompts)
+        per_prompt = [self.images(list(imgs)) for imgs in images or [[] for _ in prompts]]
+        return [self.images.expand(p, v) for p, v in zip(ids, per_prompt)], per_prompt
 
     def close(self) -> None:
         self.model = None  # the copy's memory goes now, not with the trainer

@@ -39,9 +39,28 @@ def cpu_unsupported_reason() -> str | None:
             f"Create the virtual environment at a path without spaces")
 
 
+def engine_inputs(tokenizer, prompts: list[str], images: list[list] | None) -> list[dict]:
+    """vLLM's prompts: token ids, not text (vLLM would add the tokenizer's special tokens, a
+    second BOS for Llama-style tokenizers, which the trainer does not score), with one
+    unexpanded image pad per image and the images beside them: vLLM runs the model's
+    processor on the images and expands the pads itself (pre-expanded ids fail there)."""
+    from vllm.inputs import TokensPrompt
+
+    inputs = []
+    for i, text in enumerate(prompts):
+        prompt = TokensPrompt(prompt_token_ids=tokenizer(text, add_special_tokens=False).input_ids)
+        if images and images[i]:
+            prompt["multi_modal_data"] = {"image": list(images[i])}
+        inputs.append(prompt)
+    return inputs
+
+
 class VLLMGenerator:
-    def __init__(self, model_path: str, cfg: VLLMConfig, seed: int, dtype: str = "float32"):
-        """`seed` must be equal on the ranks of one tensor-parallel group, distinct across groups."""
+    def __init__(self, model_path: str, cfg: VLLMConfig, seed: int, dtype: str = "float32",
+                 max_pixels: int | None = None):
+        """`seed` must be equal on the ranks of one tensor-parallel group, distinct across groups.
+        `max_pixels`: a vision-language model's pixel budget per image, the trainer's
+        (`model.max_pixels`), so both resize every image alike."""
         if reason := cpu_unsupported_reason():
             raise RuntimeError(reason)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process
@@ -59,25 +78,27 @@ class VLLMGenerator:
                           enable_sleep_mode=cfg.sleep)
         else:
             memory = dict(kv_cache_memory_bytes=int(cfg.cpu_kv_cache_gb * 2**30))
+        vision = {}
+        if max_pixels is not None:  # the student's reference image, the teacher's two
+            vision = {"limit_mm_per_prompt": {"image": 2, "video": 0},
+                      "mm_processor_kwargs": {"max_pixels": max_pixels}}
         self.llm = LLM(
             model=model_path, dtype=dtype, seed=seed, max_model_len=cfg.max_model_len,
             tensor_parallel_size=cfg.tensor_parallel_size,
             distributed_executor_backend="external_launcher" if dist.is_initialized() else None,
             enforce_eager=not cuda, logprobs_mode="processed_logprobs",
-            generation_config="vllm", **memory)
+            generation_config="vllm", **memory, **vision)
         self.tokenizer = self.llm.get_tokenizer()
         self.seed = seed
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
 
-    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[Completion]:
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
+                 images: list[list] | None = None) -> list[Completion]:
+        """`images[i]`: the PIL images of prompt i, one per image pad in its text."""
         from vllm import SamplingParams as VLLMSamplingParams
-        from vllm.inputs import TokensPrompt
 
-        # token ids, not text: vLLM would add the tokenizer's special tokens (a second BOS
-        # for Llama-style tokenizers), and the trainer scores the prompt without them
-        inputs = [TokensPrompt(prompt_token_ids=self.tokenizer(p, add_special_tokens=False).input_ids)
-                  for p in prompts]
+        inputs = engine_inputs(self.tokenizer, prompts, images)
         params = [VLLMSamplingParams(
             n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
             logprobs=0, seed=hash((self.seed, sampling.seed, i)) % 2**31, detokenize=False)
@@ -105,6 +126,8 @@ class VLLMGenerator:
             self.llm.wake_up(tags=["kv_cache"])
             self.asleep = False
         self.llm.reset_prefix_cache()
+        # an image seen before would otherwise come from the old vision tower's cached output
+        self.llm.llm_engine.reset_encoder_cache()
 
     def close(self) -> None:
         """Shut the engine down now. vLLM's teardown destroys the default process group as

@@ -1,7 +1,8 @@
 """ChartMimic scripts → chart tasks whose prompt describes the target chart in text.
 
-The policy reads text only, so the prompt must carry what a person would need to redraw
-the chart. Two sources, each used for what it is robust at:
+A text-only policy sees no image, so the prompt must carry what a person would need to
+redraw the chart (an image-input policy gets `IMAGE_INSTRUCTION` and the render instead).
+Two sources, each used for what it is robust at:
 - the reference rendered by our own sandboxed chart renderer (`vsdpo.render.chart`): every
   text the figure shows, by role and by panel (titles, axis labels, tick labels, legend,
   annotations), panel positions and data colours. Rendering resolves variables, f-strings
@@ -34,6 +35,15 @@ INSTRUCTION = (
     "do not call plt.show(): the current figure is captured when the script ends. Keep every "
     "text readable: no overlapping labels, nothing cut off at the figure edge. Reply with "
     "the script only: no Markdown fence, no explanation."
+)
+# ChartMimic's Direct Mimic task, in our words; the chart comes as the task's reference image.
+IMAGE_INSTRUCTION = (
+    "Write a complete, self-contained Python script that uses matplotlib (numpy allowed) to "
+    "reproduce the chart in the image: the same chart type, data, texts, colours and layout. "
+    "Choose figsize so that at 100 dpi the figure is about as large as the image. Define all "
+    "data inside the script, read no files, and do not call plt.show(): the current figure is "
+    "captured when the script ends. Keep every text readable: no overlapping labels, nothing "
+    "cut off at the figure edge. Reply with the script only: no Markdown fence, no explanation."
 )
 
 

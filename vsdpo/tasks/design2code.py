@@ -1,9 +1,10 @@
 """Design2Code pages → web tasks whose prompt outlines the page in text.
 
-The policy reads text only, so the prompt carries an outline of the reference page, read
-with the standard library's HTML parser (tolerant of the unclosed tags real pages have):
-headings, paragraphs (shortened), list items, links and buttons, form fields, tables,
-images as `[image: alt]`, table rows as `cell | cell`, and layout as indented sections:
+A text-only policy sees no screenshot, so the prompt carries an outline of the reference
+page (an image-input policy gets `IMAGE_INSTRUCTION` and the screenshot instead), read with
+the standard library's HTML parser (tolerant of the unclosed tags real pages have): headings,
+paragraphs (shortened), list items, links and buttons, form fields, tables, images as
+`[image: alt]`, table rows as `cell | cell`, and layout as indented sections:
 landmarks (header, navigation, sidebar, footer) and, from the page's CSS and inline styles,
 flex/grid containers ("side by side") and floated or column-named boxes ("Column").
 Scripts are skipped; the reference HTML stays in the task for the similarity reward.
@@ -44,6 +45,14 @@ INSTRUCTION = (
     "the same texts in the same order and a similar layout. Draw each image as a grey box "
     "of a plausible size. Keep every text readable: nothing overlapping, cut off or "
     "overflowing its box. Reply with the HTML only: no Markdown fence, no explanation."
+)
+# Design2Code's task, in our words; the screenshot comes as the task's reference image.
+IMAGE_INSTRUCTION = (
+    "Write one complete, self-contained HTML file (inline CSS, no JavaScript, no external "
+    "resources) that reproduces the web page in the screenshot, 1280 pixels wide: the same "
+    "texts in the same order, the same layout and colours. Draw each image as a grey box of "
+    "the same size. Keep every text readable: nothing overlapping, cut off or overflowing "
+    "its box. Reply with the HTML only: no Markdown fence, no explanation."
 )
 
 

@@ -22,13 +22,16 @@ class Task:
 
 
 def load_tasks(path: str | Path) -> list[Task]:
-    """Read one task per line; a bad line raises naming the file and line number."""
+    """Read one task per line; a bad line raises naming the file and line number. A relative
+    `reference_image` comes back resolved against the file's folder."""
     tasks = []
     for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
+            if record.get("reference_image"):
+                record["reference_image"] = str(Path(path).parent / record["reference_image"])
             tasks.append(Task(**record))
         except (json.JSONDecodeError, TypeError, ValueError) as err:
             raise ValueError(f"{path}:{lineno}: not a valid task record: {err}") from None

@@ -3,8 +3,10 @@
 Each sample is one completion seen twice: by the student after its prompt and by the
 teacher after the teacher context. Both rows are right-padded; the hidden state at
 position `P + t − 1` predicts completion token t, so `*_rows_N` index those positions in
-the flattened `[B·L]` hidden states. Micro-batches are filled greedily, in order, up to a
-budget of padded tokens (student + teacher rows).
+the flattened `[B·L]` hidden states (the completion's last token is not in the row: nothing
+reads its hidden state). Micro-batches are filled greedily, in order, up to a
+budget of padded tokens (student + teacher rows, image tokens included). A vision-language
+policy's rows carry their images; a micro-batch's pixels are its rows' images in row order.
 
 Legend: B samples in a micro-batch, L padded length, N completion tokens, H hidden size.
 """
@@ -12,6 +14,8 @@ Legend: B samples in a micro-batch, L padded length, N completion tokens, H hidd
 from dataclasses import dataclass
 
 import torch
+
+from vsdpo.train.images import Images
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Sample:
     advantage: float
     rollout_logprobs: torch.Tensor | None = None  # [T] the engine's, once old_logprobs are recomputed
     is_weight: torch.Tensor | None = None         # [T] truncated importance weight on the PG term
+    prompt_images: Images | None = None   # a vision-language policy's: the task's image
+    teacher_images: Images | None = None  # the task's image and the student's render
 
 
 @dataclass
@@ -40,6 +46,8 @@ class MicroBatch:
     old_logp_N: torch.Tensor
     rollout_logp_N: torch.Tensor
     mask_N: torch.Tensor
+    student_images: Images | None = None  # every row's images, in row order
+    teacher_images: Images | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -80,12 +88,15 @@ def collate(samples: list[Sample], pad_id: int) -> MicroBatch:
         s_ids, s_mask, s_rows, t_ids, t_mask, t_rows,
         target_N=torch.cat(target), credit_N=torch.cat([x.credit for x in samples]).float(),
         adv_N=torch.cat(adv), old_logp_N=torch.cat([x.old_logprobs for x in samples]).float(),
-        rollout_logp_N=torch.cat(rollout).float(), mask_N=torch.ones(sum(len(t) for t in target)))
+        rollout_logp_N=torch.cat(rollout).float(), mask_N=torch.ones(sum(len(t) for t in target)),
+        student_images=Images.cat([x.prompt_images for x in samples]),
+        teacher_images=Images.cat([x.teacher_images for x in samples]))
 
 
 def _rows(prefixes: list[list[int]], samples: list[Sample], pad_id: int):
-    """Right-padded `[prefix ; completion]` rows and the positions predicting the completion."""
-    seqs = [p + x.completion_ids for p, x in zip(prefixes, samples)]
+    """Right-padded `[prefix ; completion without its last token]` rows and the positions
+    predicting the completion. The last token is a target only: no position reads it."""
+    seqs = [p + x.completion_ids[:-1] for p, x in zip(prefixes, samples)]
     length = max(len(s) for s in seqs)
     ids_BL = torch.full((len(seqs), length), pad_id, dtype=torch.long)
     mask_BL = torch.zeros((len(seqs), length), dtype=torch.long)
@@ -93,7 +104,7 @@ def _rows(prefixes: list[list[int]], samples: list[Sample], pad_id: int):
     for b, (p, s) in enumerate(zip(prefixes, seqs)):
         ids_BL[b, :len(s)] = torch.tensor(s)
         mask_BL[b, :len(s)] = 1
-        rows.append(b * length + torch.arange(len(p) - 1, len(s) - 1))
+        rows.append(b * length + torch.arange(len(p) - 1, len(s)))
     return ids_BL, mask_BL, torch.cat(rows)
 
 

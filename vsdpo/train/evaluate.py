@@ -12,7 +12,8 @@ mean, as Design2Code reports it). Every value carries a 95% bootstrap interval o
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
 engine (`rollout.backend`, `trainer.build_generator`), at the rollout temperature, so eval sees
-what training sampled. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
+what training sampled; a vision-language model sees each task's reference image, as in
+training. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an
 exec failure, not a defect; a program that failed scores 0 on every benchmark column.
 """
@@ -33,9 +34,10 @@ from vsdpo.render import Artifact, RenderPool
 from vsdpo.render.types import DEFECT_KINDS
 from vsdpo.rollout import SamplingParams
 from vsdpo.train.data import build_tasks
+from vsdpo.train.images import ImageProcessor, is_vision_language
 from vsdpo.train.model import load_tokenizer
 from vsdpo.train.prompts import student_prompt
-from vsdpo.train.score import ReferenceRenders
+from vsdpo.train.score import ReferenceRenders, task_images
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
@@ -115,23 +117,37 @@ def _sample(cfg: Config, tasks, samples: int) -> list[str]:
         cfg.rollout, vllm=dataclasses.replace(cfg.rollout.vllm, sleep=False)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(cfg.model)
-    generator = build_generator(cfg, tokenizer, device, group=0)
+    images = None
+    if is_vision_language(cfg.model.path):  # image-to-code: each task's reference image
+        images = ImageProcessor(cfg.model.path, cfg.model.max_pixels)
+    generator = build_generator(cfg, tokenizer, device, group=0, images=images)
     torch.manual_seed(cfg.train.seed)
     try:
-        return sample_texts(generator, tokenizer, tasks, samples, cfg.rollout)
+        return sample_texts(generator, tokenizer, tasks, samples, cfg.rollout,
+                            asyncio.run(_task_images(cfg, tasks)) if images else None)
     finally:
         generator.close()
 
 
-def sample_texts(generator, tokenizer, tasks, samples: int, rollout) -> list[str]:
-    """`samples` completions per task, in task order, at the rollout temperature."""
+async def _task_images(cfg: Config, tasks) -> list[list]:
+    async with RenderPool(dataclasses.replace(cfg.render, screenshot=True)) as pool:
+        found = await task_images(ReferenceRenders(pool), tasks)
+    return [[] if image is None else [image] for image in found]
+
+
+def sample_texts(generator, tokenizer, tasks, samples: int, rollout,
+                 images: list[list] | None = None) -> list[str]:
+    """`samples` completions per task, in task order, at the rollout temperature; `images[i]`
+    are a vision-language policy's images of task i."""
     per_call = max(1, BATCH // samples)
     texts = []
     for i in range(0, len(tasks), per_call):
-        prompts = [student_prompt(tokenizer, t.prompt) for t in tasks[i:i + per_call]]
+        chunk = images[i:i + per_call] if images else [[] for _ in tasks[i:i + per_call]]
+        prompts = [student_prompt(tokenizer, t.prompt, len(imgs))
+                   for t, imgs in zip(tasks[i:i + per_call], chunk)]
         # vLLM seeds a request by (engine, call, index in call): each call its own seed
         sampling = SamplingParams(rollout.temperature, rollout.max_new_tokens, seed=i)
-        texts += [c.text for c in generator.generate(prompts, samples, sampling)]
+        texts += [c.text for c in generator.generate(prompts, samples, sampling, images=chunk)]
     return texts
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from torch import nn
 from torch.distributed.tensor import DTensor, Shard
+from transformers import PreTrainedModel
+from transformers.core_model_loading import revert_weight_conversion
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -31,17 +32,29 @@ def checkpoint_files(path: str | Path) -> dict[str, Path]:
         return dict.fromkeys(f.keys(), path / SINGLE)
 
 
+def checkpoint_names(lm: PreTrainedModel) -> dict[str, str]:
+    """State-dict key → the key the checkpoint stores it under. They differ where transformers
+    renames on load (Qwen2.5-VL: `model.language_model.layers.*` is stored as `model.layers.*`,
+    `model.visual.*` as `visual.*`); `save_pretrained` writes the stored names, and vLLM
+    expects them. Empty tensors stand in for the weights: only the names are converted."""
+    empty = torch.empty(0)
+    return {key: next(iter(revert_weight_conversion(lm, {key: empty})))
+            for key in lm.state_dict(keep_vars=True)}
+
+
 @torch.no_grad()
-def load_sharded(module: nn.Module, path: str | Path) -> None:
-    """Fill every parameter and persistent buffer of `module` from the checkpoint at `path`:
-    a DTensor gets its local shard only, a plain tensor all of it. Names are the module's
-    state-dict keys (the activation-checkpoint wrapper drops its prefix there). Tied
+def load_sharded(lm: PreTrainedModel, path: str | Path) -> None:
+    """Fill every parameter and persistent buffer of `lm` from the checkpoint at `path`:
+    a DTensor gets its local shard only, a plain tensor all of it. Names are the model's
+    state-dict keys (the activation-checkpoint wrapper drops its prefix there) as the
+    checkpoint stores them (`checkpoint_names`). Tied
     parameters are one tensor under several keys: filled once, through whichever key the
-    checkpoint holds. A bf16 checkpoint is cast to the module's dtype as it is copied."""
+    checkpoint holds. A bf16 checkpoint is cast to the model's dtype as it is copied."""
     files = checkpoint_files(path)
+    stored_as = checkpoint_names(lm)
     keys_by_tensor = defaultdict(list)
-    for key, tensor in module.state_dict(keep_vars=True).items():
-        keys_by_tensor[id(tensor)].append((key, tensor))
+    for key, tensor in lm.state_dict(keep_vars=True).items():
+        keys_by_tensor[id(tensor)].append((stored_as[key], tensor))
     for keys in keys_by_tensor.values():
         stored = [key for key, _ in keys if key in files]
         if not stored:

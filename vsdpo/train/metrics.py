@@ -52,6 +52,9 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
             "logp_mismatch": c["mismatch"] / tokens,  # mean |log p_trainer − log p_engine|
             "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"]),
             "skipped": int(sums["skipped"])}  # 1: loss or grad_norm not finite, no update
+    if c["image_tokens"]:  # a vision-language policy: image tokens in the student / teacher rows
+        out |= {"image_tokens": int(c["image_tokens"]),
+                "teacher_image_tokens": int(c["teacher_image_tokens"])}
     out |= {f"time/{k}": t[k] for k in TIME_KEYS}
     out["tokens_per_s"] = c["tokens"] / max(sum(t.values()), 1e-9)
     return out

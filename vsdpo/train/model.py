@@ -12,6 +12,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 
 import atexit
 import ctypes
+import functools
 import os
 import socket
 import sys
@@ -23,31 +24,68 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText,
+                          AutoTokenizer, PreTrainedModel)
 
 from vsdpo.config import ModelConfig
 from vsdpo.train.faults import register_rank
-from vsdpo.train.load import load_sharded
+from vsdpo.train.images import Images
+from vsdpo.train.load import checkpoint_names, load_sharded
 
 
 class Policy(nn.Module):
     def __init__(self, lm: PreTrainedModel):
         super().__init__()
         self.lm = lm
+        self.image_token_id = getattr(lm.config, "image_token_id", None)
 
-    def forward(self, input_ids_BL: torch.Tensor, attention_mask_BL: torch.Tensor) -> torch.Tensor:
-        """Final (normed) hidden states `[B, L, H]`."""
+    @property
+    def visual(self) -> nn.Module | None:
+        """A vision-language policy's vision tower (a property: no second module path)."""
+        return getattr(self.lm.model, "visual", None)
+
+    def forward(self, input_ids_BL: torch.Tensor, attention_mask_BL: torch.Tensor,
+                images: Images | None = None) -> torch.Tensor:
+        """Final (normed) hidden states `[B, L, H]`; `images` fill the rows' image tokens."""
+        if self.visual is None:
+            return self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
+                                 use_cache=False).last_hidden_state
+        if images is None:
+            return self._without_images(input_ids_BL, attention_mask_BL)
         out = self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
+                            pixel_values=images.pixels_PD, image_grid_thw=images.grid_I3,
+                            mm_token_type_ids=(input_ids_BL == self.image_token_id).int(),
                             use_cache=False)
         return out.last_hidden_state
+
+    def _without_images(self, input_ids_BL, attention_mask_BL) -> torch.Tensor:
+        """Rows without images still run the vision tower, on one blank image of a single
+        merged token: its FSDP units all-gather (and reduce-scatter) on every rank in the same
+        order whatever each rank's rows hold. Its output joins the graph with weight 0."""
+        merge, patch = self.visual.spatial_merge_size, self.visual.patch_embed
+        grid_I3 = torch.tensor([[1, merge, merge]], device=input_ids_BL.device)
+        dim = patch.in_channels * patch.temporal_patch_size * patch.patch_size ** 2
+        pixels_PD = torch.zeros(merge * merge, dim, device=input_ids_BL.device)
+        blank = self.lm.model.get_image_features(pixels_PD, grid_I3).pooler_output
+        hidden_BLH = self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
+                                   use_cache=False).last_hidden_state
+        return hidden_BLH + 0 * sum(f.sum() for f in blank)
+
+    @functools.cached_property
+    def checkpoint_names(self) -> dict[str, str]:
+        """State-dict key of `lm` → the name its checkpoint (and vLLM) uses."""
+        return checkpoint_names(self.lm)
 
     @property
     def lm_head_weight(self) -> torch.Tensor:
         return self.lm.get_output_embeddings().weight
 
     @property
-    def blocks(self) -> nn.ModuleList:
-        return self.lm.model.layers
+    def block_lists(self) -> list[nn.ModuleList]:
+        """The decoder layers, and the vision blocks of a vision-language policy."""
+        if self.visual is None:
+            return [self.lm.model.layers]
+        return [self.lm.model.language_model.layers, self.visual.blocks]
 
 
 def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.device]:
@@ -106,11 +144,16 @@ def free_port() -> int:
 
 def load_lm(cfg: ModelConfig, device: torch.device,
             compute_dtype: torch.dtype = torch.float32) -> PreTrainedModel:
-    """A full fp32 copy of the causal LM whose forward will run in `compute_dtype`."""
+    """A full fp32 copy of the model whose forward will run in `compute_dtype`."""
     attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
-    lm = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=torch.float32,
-                                              attn_implementation=attn)
+    auto = auto_class(AutoConfig.from_pretrained(cfg.path))
+    lm = auto.from_pretrained(cfg.path, dtype=torch.float32, attn_implementation=attn)
     return lm.to(device)
+
+
+def auto_class(config):
+    """`AutoModelForImageTextToText` for a vision-language config, else `AutoModelForCausalLM`."""
+    return AutoModelForImageTextToText if hasattr(config, "vision_config") else AutoModelForCausalLM
 
 
 def attention_implementation(device_type: str, compute_dtype: torch.dtype,
@@ -131,14 +174,17 @@ def _importable(module: str) -> bool:
 
 
 def resolve_model_path(path: str) -> str:
-    """`warmstart` names the embedded default: built once by rank 0, then cached; the other
-    ranks take rank 0's path (their own cache key could differ if the sources just changed)."""
-    if path != "warmstart":
+    """`warmstart` names the embedded default, `tiny-vl` a tiny random vision-language model:
+    built once by rank 0, then cached; the other ranks take rank 0's path (their own cache key
+    could differ if the sources just changed)."""
+    if path not in ("warmstart", "tiny-vl"):
         return path
+    from vsdpo.train.tiny_vl import tiny_vl_path
     from vsdpo.warmstart import warmstart
+    build = warmstart if path == "warmstart" else tiny_vl_path
     if not dist.is_initialized():
-        return str(warmstart())
-    built = [str(warmstart()) if dist.get_rank() == 0 else None]
+        return str(build())
+    built = [str(build()) if dist.get_rank() == 0 else None]
     dist.broadcast_object_list(built)
     return built[0]
 
@@ -155,6 +201,8 @@ def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
     happen), then allocate and read only this rank's shards: no rank ever holds the full
     model (`vsdpo/train/load.py`)."""
     policy = Policy(_meta_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
+    if policy.visual is not None and cfg.freeze_vision:
+        policy.visual.requires_grad_(False)
     parallelize(policy, cfg)
     policy.to_empty(device=device)
     _init_non_persistent_buffers(policy.lm)
@@ -169,8 +217,7 @@ def _meta_lm(cfg: ModelConfig, device: torch.device, compute_dtype: torch.dtype
     attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
     config = AutoConfig.from_pretrained(cfg.path)
     with torch.device("meta"):
-        lm = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
-                                              attn_implementation=attn)
+        lm = auto_class(config).from_config(config, dtype=torch.float32, attn_implementation=attn)
     return lm.eval()
 
 
@@ -190,18 +237,20 @@ def parallelize(policy: Policy, cfg: ModelConfig) -> None:
 
     AC wraps each decoder block so its activations are recomputed in backward; compile
     sees the wrapped block (so the recompute is compiled too); `fully_shard` goes last so
-    its hooks sit outside both. Each block is one FSDP unit, the root holds the rest.
+    its hooks sit outside both. Each block is one FSDP unit (decoder layers, and the vision
+    blocks of a vision-language policy; compile only for decoder layers, whose shapes do not
+    vary with the images), the root holds the rest.
     bf16 mixed precision computes in bf16 and reduces gradients in fp32; the fp32 master
     parameters stay sharded.
     """
     mp = MixedPrecisionPolicy()
     if cfg.dtype == "bfloat16":
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    blocks = policy.blocks
-    for i in range(len(blocks)):
-        if cfg.activation_checkpointing:
-            blocks[i] = checkpoint_wrapper(blocks[i])
-        if cfg.compile:
-            blocks[i].compile()  # in place: parameter names stay those of the checkpoint
-        fully_shard(blocks[i], mp_policy=mp)
+    for n, blocks in enumerate(policy.block_lists):
+        for i in range(len(blocks)):
+            if cfg.activation_checkpointing:
+                blocks[i] = checkpoint_wrapper(blocks[i])
+            if cfg.compile and n == 0:
+                blocks[i].compile()  # in place: parameter names stay those of the checkpoint
+            fully_shard(blocks[i], mp_policy=mp)
     fully_shard(policy, mp_policy=mp)

@@ -47,7 +47,8 @@ def _token_logprobs(policy: Policy, mb: MicroBatch, config: LossConfig) -> torch
     """log softmax(h·Wᵀ / T)[target] per completion token `[N]` fp32, as the loss computes it:
     the same call as `step._micro_step` with the student as its own teacher (divergence 0)
     and on-policy terms; only the per-token log-probs are kept."""
-    hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL).flatten(0, 1)[mb.student_rows_N]
+    hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL,
+                       mb.student_images).flatten(0, 1)[mb.student_rows_N]
     zeros_N = torch.zeros_like(mb.adv_N)
     _, stats = linear_vsdpo_loss(hidden_NH, policy.lm_head_weight, hidden_NH, mb.target_N,
                                  zeros_N, zeros_N, None, mask=mb.mask_N, config=config)

@@ -23,6 +23,7 @@ from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
+from vsdpo.train.images import open_image
 
 
 @dataclass
@@ -64,6 +65,14 @@ class ReferenceRenders:
         return [self.by_id.get(t.id) for t in tasks]
 
 
+async def task_images(references: ReferenceRenders, tasks: list[Task]) -> list:
+    """A vision-language student's image of each task (PIL): its `reference_image`, else its
+    reference render; None where it has neither."""
+    renders = iter(await references.of([t for t in tasks if not t.reference_image]))
+    return [open_image(t.reference_image) if t.reference_image else _image_of(next(renders))
+            for t in tasks]
+
+
 class RenderScorer:
     """`teacher_sees`: "render" — the teacher reads the defect report on the sample's render
     (and a clean sibling when `sibling`); "reference" — the task's reference program, where
@@ -97,9 +106,16 @@ class RenderScorer:
                                  content_fidelity(task, result, codes[i]), result, parts[i]))
         return scored
 
+    async def task_images(self, tasks: list[Task]) -> list:
+        return await task_images(self.references, tasks)
+
     def _sibling(self, i, codes, results, rewards, group_size) -> str | None:
         if not self.sibling:
             return None
         g = i // group_size * group_size
         return best_sibling(i - g, codes[g:g + group_size], results[g:g + group_size],
                             rewards[g:g + group_size])
+
+
+def _image_of(result: RenderResult | None):
+    return None if result is None or result.image is None else open_image(result.image)

@@ -26,7 +26,7 @@ from vsdpo.train.model import Policy
 from vsdpo.train.teacher import Teacher
 
 STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight",
-             "mismatch")
+             "mismatch", "image_tokens", "teacher_image_tokens")
 
 
 def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
@@ -80,10 +80,12 @@ def agreed_micro_batches(samples: list[Sample], budget: int, pad_id: int,
 
 def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
     t0 = time.perf_counter()
-    t_hidden_BLH, t_weight = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL)
+    t_hidden_BLH, t_weight = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL,
+                                            mb.teacher_images)
     t_hidden_NH = t_hidden_BLH.flatten(0, 1)[mb.teacher_rows_N]
     t1 = time.perf_counter()
-    hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL).flatten(0, 1)[mb.student_rows_N]
+    hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL,
+                       mb.student_images).flatten(0, 1)[mb.student_rows_N]
     loss, stats = linear_vsdpo_loss(
         hidden_NH, policy.lm_head_weight, t_hidden_NH, mb.target_N, mb.credit_N, mb.adv_N,
         mb.old_logp_N, mask=mb.mask_N, normalizer=normalizer, config=loss_cfg,
@@ -99,8 +101,14 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
         "clipped": float(stats["clip_fraction"]) * float(m_N.sum()),
         "blamed_tokens": float(blamed_N.sum()), "blamed_weight": float(mb.credit_N[blamed_N].sum()),
         "mismatch": float((m_N * (stats["logprob"].detach() - mb.rollout_logp_N).abs()).sum()),
+        "image_tokens": _count(mb.student_ids_BL, policy.image_token_id),
+        "teacher_image_tokens": _count(mb.teacher_ids_BL, policy.image_token_id),
         "teacher_s": t1 - t0, "update_s": t2 - t1,
     }
+
+
+def _count(ids_BL: torch.Tensor, token_id: int | None) -> float:
+    return 0.0 if token_id is None else float((ids_BL == token_id).sum())
 
 
 def _accumulate(sums: dict, new: dict) -> None:
@@ -109,4 +117,4 @@ def _accumulate(sums: dict, new: dict) -> None:
 
 
 def to_device(mb: MicroBatch, device) -> MicroBatch:
-    return MicroBatch(**{k: v.to(device) for k, v in vars(mb).items()})
+    return MicroBatch(**{k: None if v is None else v.to(device) for k, v in vars(mb).items()})

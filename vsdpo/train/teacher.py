@@ -15,6 +15,7 @@ import torch
 from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
 from vsdpo.config import Config
+from vsdpo.train.images import Images
 from vsdpo.train.model import Policy, build_policy
 
 
@@ -24,11 +25,12 @@ class Teacher:
         self.student, self.copy = student, copy
 
     @torch.no_grad()
-    def hidden(self, input_ids_BL, attention_mask_BL) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def hidden(self, input_ids_BL, attention_mask_BL, images: Images | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher hidden states `[B, L, H]` and its head weight (None: the student's)."""
         if self.copy is None:
-            return self.student(input_ids_BL, attention_mask_BL), None
-        hidden_BLH = self.copy(input_ids_BL, attention_mask_BL)
+            return self.student(input_ids_BL, attention_mask_BL, images), None
+        hidden_BLH = self.copy(input_ids_BL, attention_mask_BL, images)
         return hidden_BLH, self.copy.lm_head_weight.detach()
 
     def release(self) -> None:

@@ -27,14 +27,15 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from vsdpo.config import Config, save_config
-from vsdpo.feedback import group_advantages
+from vsdpo.feedback import group_advantages, teacher_screenshot
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
-from vsdpo.rollout import Generator, HFGenerator, SamplingParams
+from vsdpo.rollout import Generator, HFGenerator, SamplingParams, cut_at
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
+from vsdpo.train.images import ImageProcessor, Images, is_vision_language
 from vsdpo.train.metrics import MetricLogger, step_metrics
 from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
                                resolve_model_path)
@@ -63,12 +64,15 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.toml")
         self.tokenizer = load_tokenizer(cfg.model)
+        self.images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
+                       if is_vision_language(cfg.model.path) else None)
         self.policy = build_policy(cfg.model, self.device)
         self.teacher = build_teacher(cfg, self.policy, self.device)
         self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
         # the ranks of one tensor-parallel engine sample the same prompts, then split them
         self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
-        self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp)
+        self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp,
+                                         self.images)
         self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
                                 self.rank // self.tp, self.world // self.tp, cfg.train.seed)
         self.loop = asyncio.new_event_loop()
@@ -147,9 +151,12 @@ class Trainer:
         g = self.cfg.rollout.group_size
         sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens,
                                   seed=self.step + 1)
-        prompts = [student_prompt(self.tokenizer, t.prompt) for t in tasks]
-        completions = self.generator.generate(prompts, g, sampling)
+        images = self.task_images(tasks)
+        prompts = [student_prompt(self.tokenizer, t.prompt, len(i)) for t, i in zip(tasks, images)]
+        completions = self.generator.generate(prompts, g, sampling, images=images)
         completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
+        if self.images is not None:
+            completions = [cut_at(c, self.images.marker_ids, self.tokenizer) for c in completions]
         offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
         return [tasks[c.prompt_index] for c in completions], completions, offsets
 
@@ -160,11 +167,40 @@ class Trainer:
     def make_samples(self, tasks_N, completions, scored) -> list[Sample]:
         adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
                                  scale_by_std=self.cfg.feedback.scale_by_std)
-        encode = lambda text: self.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-        return [Sample(encode(student_prompt(self.tokenizer, task.prompt)),
-                       encode(teacher_prompt(self.tokenizer, s.context)),
-                       c.token_ids, c.logprobs, s.credit_T, float(a))
-                for task, c, s, a in zip(tasks_N, completions, scored, adv_N)]
+        task_images = self.task_images(tasks_N)
+        samples = []
+        for task, image, c, s, a in zip(tasks_N, task_images, completions, scored, adv_N):
+            teacher_images = image + self.screenshot(s.result)
+            prompt, prompt_images = self.encode(
+                student_prompt(self.tokenizer, task.prompt, len(image)), image)
+            context, context_images = self.encode(
+                teacher_prompt(self.tokenizer, s.context, len(teacher_images)), teacher_images)
+            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_T, float(a),
+                                  prompt_images=prompt_images, teacher_images=context_images))
+        return samples
+
+    def task_images(self, tasks) -> list[list]:
+        """A vision-language student's images of each task (its reference image, or none);
+        no images for a text policy."""
+        if self.images is None:
+            return [[] for _ in tasks]
+        found = self.loop.run_until_complete(self.scorer.task_images(tasks))
+        return [[] if image is None else [image] for image in found]
+
+    def screenshot(self, result) -> list:
+        """A vision-language teacher sees the student's render (none when the code failed)."""
+        if self.images is None or result is None or self.cfg.feedback.screenshot == "none":
+            return []
+        shot = teacher_screenshot(result, boxed=self.cfg.feedback.screenshot == "boxed")
+        return [] if shot is None else [shot]
+
+    def encode(self, text: str, images: list) -> tuple[list[int], Images | None]:
+        """Token ids (image pads expanded to the images' tokens) and the images' pixels."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if self.images is None:
+            return ids, None
+        pixels = self.images(images)
+        return self.images.expand(ids, pixels), pixels
 
     def recompute(self, samples: list[Sample]) -> list[Sample]:
         r = self.cfg.rollout
@@ -192,6 +228,8 @@ class Trainer:
             self.policy.lm.save_pretrained(
                 out_dir, state_dict={k.removeprefix("lm."): v for k, v in full.items()})
             self.tokenizer.save_pretrained(out_dir)
+            if self.images is not None:
+                self.images.processor.save_pretrained(out_dir)
         dist.barrier()
 
     def close(self) -> None:
@@ -216,19 +254,24 @@ class Trainer:
         return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees)
 
 
-def build_generator(cfg: Config, tokenizer, device: torch.device, group: int) -> Generator:
-    """The rollout engine of `rollout.backend`; `group` numbers this rank's tensor-parallel group."""
+def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
+                    images: ImageProcessor | None = None) -> Generator:
+    """The rollout engine of `rollout.backend`; `group` numbers this rank's tensor-parallel
+    group; `images` is a vision-language policy's image processor."""
     if cfg.rollout.backend == "vllm":
         from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
         return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
-                             dtype=cfg.model.dtype)
-    return HFGenerator(load_lm(cfg.model, device), tokenizer)
+                             dtype=cfg.model.dtype,
+                             max_pixels=cfg.model.max_pixels if images else None)
+    return HFGenerator(load_lm(cfg.model, device), tokenizer, images)
 
 
 def build_optimizer(policy, cfg: Config):
-    """AdamW with a linear warm-up to `train.lr`, constant after."""
+    """AdamW over the trainable parameters (a frozen vision tower stays out), with a linear
+    warm-up to `train.lr`, constant after."""
     t = cfg.train
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
     warmup = lambda step: min(1.0, (step + 1) / (t.warmup_steps + 1))  # noqa: E731
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup)
 

@@ -1,4 +1,5 @@
-"""Weight sync: FSDP2 shards → full tensors under checkpoint names, one bucket at a time.
+"""Weight sync: FSDP2 shards → full tensors under checkpoint names (those `save_pretrained`
+writes and vLLM loads), one bucket at a time.
 
 The bucket is dropped before the next one is gathered, so the extra memory is one bucket,
 never a second copy of the model. The gathers are collectives: every rank must consume the
@@ -25,7 +26,7 @@ from vsdpo.train.model import Policy
 def full_weights(policy: Policy, bucket_bytes: int) -> Iterator[tuple[str, torch.Tensor]]:
     bucket, size = [], 0
     for name, param in policy.named_parameters():
-        bucket.append((checkpoint_name(name), _gather(param.detach())))
+        bucket.append((policy.checkpoint_names[module_key(name)], _gather(param.detach())))
         size += param.numel() * param.element_size()
         if size >= bucket_bytes:
             yield from _finished(bucket)
@@ -37,8 +38,9 @@ def _finished(bucket: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.T
     return [(name, t.wait() if isinstance(t, AsyncCollectiveTensor) else t) for name, t in bucket]
 
 
-def checkpoint_name(name: str) -> str:
-    """`lm.model.layers.0._checkpoint_wrapped_module.mlp…` → `model.layers.0.mlp…`."""
+def module_key(name: str) -> str:
+    """`lm.model.layers.0._checkpoint_wrapped_module.mlp…` → `model.layers.0.mlp…`, the
+    model's state-dict key."""
     return name.removeprefix("lm.").replace(_CHECKPOINT_PREFIX, "")
 
 
