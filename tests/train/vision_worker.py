@@ -46,20 +46,24 @@ def vision_loss(policy, ids_BL, mask_BL, images) -> torch.Tensor:
 
 
 def grads_worker(rank, world, port, model_dir, out_dir, freeze_vision):
+    """A trained tower runs with activation checkpointing on both parts, a frozen one without."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
     from torch.distributed.tensor import DTensor
 
     from vsdpo.config import ModelConfig
     from vsdpo.train.model import build_policy, exit_process, init_distributed
     _, _, device = init_distributed()
-    policy = build_policy(ModelConfig(path=model_dir, freeze_vision=freeze_vision), device)
+    policy = build_policy(ModelConfig(path=model_dir, freeze_vision=freeze_vision,
+                                      activation_checkpointing=not freeze_vision), device)
     vision_loss(policy, *rank_batch(model_dir, rank)).backward()
     grads = {}
     for name, p in policy.named_parameters():
         g = p.grad
-        grads[name] = None if g is None else (g.full_tensor() if isinstance(g, DTensor) else g)
+        grads[name.replace(_CHECKPOINT_PREFIX, "")] = (
+            None if g is None else (g.full_tensor() if isinstance(g, DTensor) else g))
     if rank == 0:
         torch.save(grads, os.path.join(out_dir, f"grads_{freeze_vision}.pt"))
     exit_process(0)

@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from vsdpo.config import VLLMConfig
 from vsdpo.rollout.base import Completion, SamplingParams
+from vsdpo.train.load import checkpoint_files
 
 
 def cpu_unsupported_reason() -> str | None:
@@ -37,6 +38,12 @@ def cpu_unsupported_reason() -> str | None:
             f"({sys.prefix!r}): it compiles its sampler with torch inductor, whose compiler "
             f"command splits on spaces, and puts libraries in LD_PRELOAD, which does too. "
             f"Create the virtual environment at a path without spaces")
+
+
+def _recording(weights: Iterable[tuple[str, torch.Tensor]], names: set[str]):
+    for name, tensor in weights:
+        names.add(name)
+        yield name, tensor
 
 
 def engine_inputs(tokenizer, prompts: list[str], images: list[list] | None) -> list[dict]:
@@ -89,6 +96,7 @@ class VLLMGenerator:
             enforce_eager=not cuda, logprobs_mode="processed_logprobs",
             generation_config="vllm", **memory, **vision)
         self.tokenizer = self.llm.get_tokenizer()
+        self.checkpoint_names = set(checkpoint_files(model_path))
         self.seed = seed
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
@@ -121,7 +129,12 @@ class VLLMGenerator:
         if self.asleep:
             torch.cuda.empty_cache()  # the trainer's cached blocks go back before the weights
             self.llm.wake_up(tags=["weights"])
-        self.llm.collective_rpc("reload_weights", kwargs=dict(weights_iterator=weights))
+        streamed = set()
+        self.llm.collective_rpc("reload_weights",
+                                kwargs=dict(weights_iterator=_recording(weights, streamed)))
+        if missing := self.checkpoint_names - streamed:  # vLLM would keep them stale, silently
+            raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
+                             f"({len(missing)} checkpoint tensors in all)")
         if self.asleep:
             self.llm.wake_up(tags=["kv_cache"])
             self.asleep = False

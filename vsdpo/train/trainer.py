@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from vsdpo.config import Config, save_config
+from vsdpo.config import Config, ConfigError, save_config
 from vsdpo.feedback import group_advantages, teacher_screenshot
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
@@ -66,15 +66,20 @@ class Trainer:
         self.tokenizer = load_tokenizer(cfg.model)
         self.images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
                        if is_vision_language(cfg.model.path) else None)
+        # the ranks of one tensor-parallel engine sample the same prompts, then split them
+        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
+        self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
+                                self.rank // self.tp, self.world // self.tp, cfg.train.seed)
+        if (self.images and not cfg.render.screenshot
+                and any(t.domain in HTML_DOMAINS for t in self.tasks.tasks)):
+            raise ConfigError("render.screenshot is false, but a vision-language policy sees "
+                              "each page's reference render and its teacher the student's "
+                              "render: set render.screenshot = true")
         self.policy = build_policy(cfg.model, self.device)
         self.teacher = build_teacher(cfg, self.policy, self.device)
         self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
-        # the ranks of one tensor-parallel engine sample the same prompts, then split them
-        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
         self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp,
                                          self.images)
-        self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
-                                self.rank // self.tp, self.world // self.tp, cfg.train.seed)
         self.loop = asyncio.new_event_loop()
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
