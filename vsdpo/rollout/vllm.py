@@ -27,7 +27,7 @@ import torch.distributed as dist
 
 from vsdpo.config import VLLMConfig
 from vsdpo.rollout.base import Completion, SamplingParams
-from vsdpo.train.load import checkpoint_files
+from vsdpo.train.model import parameter_checkpoint_names
 
 
 def cpu_unsupported_reason() -> str | None:
@@ -96,7 +96,7 @@ class VLLMGenerator:
             enforce_eager=not cuda, logprobs_mode="processed_logprobs",
             generation_config="vllm", **memory, **vision)
         self.tokenizer = self.llm.get_tokenizer()
-        self.checkpoint_names = set(checkpoint_files(model_path))
+        self.checkpoint_names = parameter_checkpoint_names(model_path)
         self.seed = seed
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
@@ -134,7 +134,7 @@ class VLLMGenerator:
                                 kwargs=dict(weights_iterator=_recording(weights, streamed)))
         if missing := self.checkpoint_names - streamed:  # vLLM would keep them stale, silently
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
-                             f"({len(missing)} checkpoint tensors in all)")
+                             f"({len(missing)} parameters in all)")
         if self.asleep:
             self.llm.wake_up(tags=["kv_cache"])
             self.asleep = False

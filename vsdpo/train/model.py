@@ -156,6 +156,16 @@ def auto_class(config):
     return AutoModelForImageTextToText if hasattr(config, "vision_config") else AutoModelForCausalLM
 
 
+def parameter_checkpoint_names(path: str) -> set[str]:
+    """The checkpoint names of the model's parameters (tied ones once), from a meta-device
+    build: no weight is read. A checkpoint file may also hold buffers, which no stream sends."""
+    config = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        lm = auto_class(config).from_config(config)
+    names = checkpoint_names(lm)
+    return {names[key] for key, _ in lm.named_parameters()}
+
+
 def attention_implementation(device_type: str, compute_dtype: torch.dtype,
                              has_flash_attn: bool) -> str:
     """flash-attn 2 on CUDA when installed and the forward runs in bf16/fp16 (it rejects fp32);
