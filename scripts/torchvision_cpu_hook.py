@@ -15,6 +15,8 @@ import sys
 
 
 class _DeclareOps(importlib.abc.MetaPathFinder):
+    """Finds nothing (the normal finders load torchvision); declares the ops on the way."""
+
     def find_spec(self, name, path=None, target=None):
         if name == "torchvision":
             sys.meta_path.remove(self)
@@ -22,7 +24,6 @@ class _DeclareOps(importlib.abc.MetaPathFinder):
             for op in ("nms", "qnms"):
                 torch.library.define(f"torchvision::{op}",
                                      "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        return None
 
 
 sys.meta_path.insert(0, _DeclareOps())

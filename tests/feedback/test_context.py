@@ -1,9 +1,17 @@
 """Teacher context: prompt, then privileged feedback, then the instruction; capped length."""
 
-import pytest
+import io
 
-from vsdpo.feedback import (ContextConfig, TeacherContext, best_sibling, reference_context,
-                            teacher_context)
+import pytest
+from PIL import Image
+
+from vsdpo.feedback import (
+    ContextConfig,
+    best_sibling,
+    reference_context,
+    teacher_context,
+    teacher_screenshot,
+)
 from vsdpo.render.types import Defect, RenderResult
 from vsdpo.tasks.task import Task
 
@@ -73,10 +81,16 @@ def test_best_sibling_picks_the_highest_reward_clean_render_other_than_itself():
     assert best_sibling(0, codes[:1], results[:1], [0.2]) is None
 
 
-def test_with_image_returns_the_text_and_the_render():
-    context = teacher_context(TASK, with_defects(0.5), code=CODE, with_image=True)
-    assert isinstance(context, TeacherContext) and context.image == b"\x89PNG"
-    assert context.text == teacher_context(TASK, with_defects(0.5), code=CODE)
+def test_a_vision_language_teacher_sees_the_render_with_its_defect_boxes():
+    png = io.BytesIO()
+    Image.new("RGB", (120, 80), "white").save(png, format="PNG")
+    box = Defect("overlap", (60, 20, 110, 70), 1.0, "two boxes overlap", [])
+    result = RenderResult(ok=True, image=png.getvalue(), width=120, height=80, defects=[box])
+    boxed, plain = teacher_screenshot(result), teacher_screenshot(result, boxed=False)
+    assert boxed.size == plain.size == (120, 80)
+    assert plain.getpixel((60, 45)) == (255, 255, 255) != boxed.getpixel((60, 45))  # the outline
+    assert boxed.getpixel((85, 45)) == (255, 255, 255)  # inside the box: untouched
+    assert teacher_screenshot(RenderResult(ok=False, error="Traceback ...")) is None
 
 
 def test_bad_caps_raise_naming_the_field():

@@ -13,13 +13,11 @@ import torch
 import torch.multiprocessing as mp
 from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, AutoTokenizer
-
 from vision_worker import grads_worker, picture, rank_batch, vision_loss
-from vsdpo.render.types import Defect, RenderResult
+
+from vsdpo.config import ConfigError, load_config
 from vsdpo.rollout import HFGenerator, SamplingParams, cut_at
 from vsdpo.rollout.base import Completion
-from vsdpo.feedback import teacher_screenshot
-from vsdpo.config import ConfigError, load_config
 from vsdpo.train.batch import Sample, split_micro_batches
 from vsdpo.train.images import ImageProcessor
 from vsdpo.train.model import Policy, free_port
@@ -100,9 +98,9 @@ def test_trainer_and_engine_agree_on_image_prompts(vl_dir):
     positions, _ = lm.get_rope_index(mb.student_ids_BL, image_rows.int(), mb.student_images.grid_I3,
                                      attention_mask=mb.student_mask_BL)
     assert (positions[1][image_rows] != positions[2][image_rows]).any()  # 2-D over the image
-    one_d = dict(input_ids=mb.student_ids_BL, attention_mask=mb.student_mask_BL,
-                 pixel_values=mb.student_images.pixels_PD, image_grid_thw=mb.student_images.grid_I3,
-                 use_cache=False)
+    one_d = {"input_ids": mb.student_ids_BL, "attention_mask": mb.student_mask_BL,
+             "pixel_values": mb.student_images.pixels_PD,
+             "image_grid_thw": mb.student_images.grid_I3, "use_cache": False}
     if policy.lm.config.model_type == "qwen3_vl":  # it refuses image rows without them
         with pytest.raises(ValueError, match="mm_token_type_ids"):
             lm(**one_d)
@@ -123,20 +121,6 @@ def test_a_sampled_image_marker_ends_the_completion(qwen25_dir):
     assert cut.text == "ax.bar(" and len(cut.logprobs) == len(text_ids) + 1
     assert cut_at(Completion(0, text_ids, "ax.bar(", torch.zeros(3), True),
                   processor.marker_ids, tok).finished
-
-
-def test_the_teacher_sees_the_render_with_its_defect_boxes():
-    import io
-
-    png = io.BytesIO()
-    picture("red", (120, 80)).save(png, format="PNG")
-    box = Defect("overlap", (60, 20, 110, 70), 1.0, "two boxes overlap", [])
-    result = RenderResult(ok=True, image=png.getvalue(), width=120, height=80, defects=[box])
-    boxed, plain = teacher_screenshot(result), teacher_screenshot(result, boxed=False)
-    assert boxed.size == plain.size == (120, 80)
-    assert plain.getpixel((60, 45)) == (255, 255, 255) and boxed.getpixel((60, 45)) != (255, 255, 255)
-    failed = RenderResult(ok=False, error="Traceback ...", image=None)
-    assert teacher_screenshot(failed) is None
 
 
 def test_the_teacher_forward_sees_the_students_render_beside_the_task_image(
@@ -233,7 +217,7 @@ def test_tiny_vl_trains_on_two_processes_checkpoints_resumes_and_exports(tmp_pat
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     for steps in (2, 3):
         done = subprocess.run(command + ["--set", f"train.steps={steps}"], env=env, cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3]

@@ -4,15 +4,14 @@ its group advantages. The defect detectors live here too but are imported by
 `vsdpo.render` directly."""
 
 from vsdpo.feedback.advantage import group_advantages
-from vsdpo.feedback.context import (ContextConfig, TeacherContext, best_sibling,
-                                    reference_context, teacher_context, teacher_screenshot)
+from vsdpo.feedback.context import (ContextConfig, best_sibling, reference_context,
+                                    teacher_context, teacher_screenshot)
 from vsdpo.feedback.credit import credit_weights, weight_table
 from vsdpo.feedback.reward import RewardConfig, reward, reward_components
 
 __all__ = [
     "ContextConfig",
     "RewardConfig",
-    "TeacherContext",
     "best_sibling",
     "credit_weights",
     "group_advantages",

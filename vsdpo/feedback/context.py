@@ -10,8 +10,8 @@ attempt, then the instruction to solve the original task. The feedback is one of
 plus, optionally, a sibling of the same group that rendered with no defects, as a correct
 solution for reference (as in SDPO). The total is capped at `max_chars`: the sibling goes
 first, then rubric lines, least severe first; the prompt and instruction are never cut.
-Chat templates are applied by the caller. For vision-language policies,
-`teacher_context(..., with_image=True)` returns a `TeacherContext` carrying the PNG too.
+Chat templates are applied by the caller. A vision-language teacher also sees the student's
+render, with its defect boxes drawn on it (`teacher_screenshot`).
 """
 
 import io
@@ -46,14 +46,6 @@ class ContextConfig:
         if self.max_chars < 1 or self.max_traceback_lines < 1 or self.max_quote_chars < 8:
             raise ValueError("ContextConfig: max_chars and max_traceback_lines must be >= 1 "
                              f"and max_quote_chars >= 8, got {self}")
-
-
-@dataclass
-class TeacherContext:
-    """Text plus the student's render (PNG bytes, None when nothing rendered)."""
-
-    text: str
-    image: bytes | None
 
 
 def _clip(text: str, limit: int) -> str:
@@ -118,8 +110,7 @@ def _feedback(result: RenderResult, code: str | None, budget: int, cfg: ContextC
 
 
 def teacher_context(task: Task, result: RenderResult, sibling: str | None = None, *,
-                    code: str | None = None, config: ContextConfig = ContextConfig(),
-                    with_image: bool = False) -> str | TeacherContext:
+                    code: str | None = None, config: ContextConfig = ContextConfig()) -> str:
     """The teacher's prompt for one sample; `code` is the student's rendered code (the
     string the defect spans index; without it the rubric cites pixel boxes instead of
     lines); `sibling` is the code of a defect-free sibling, or None."""
@@ -132,7 +123,7 @@ def teacher_context(task: Task, result: RenderResult, sibling: str | None = None
         if len(feedback) + len(extra) <= budget:
             feedback += extra
     text = cfg.layout.format(prompt=task.prompt, feedback=feedback, instruction=cfg.instruction)
-    return TeacherContext(text=text, image=result.image) if with_image else text
+    return text
 
 
 def teacher_screenshot(result: RenderResult, boxed: bool = True):

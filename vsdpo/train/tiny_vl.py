@@ -15,9 +15,15 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen3VLConfig,
-                          Qwen3VLForConditionalGeneration)
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+from transformers import (
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+    Qwen2VLImageProcessorPil,
+)
 
 from vsdpo.tasks.programs import ROBUST_STYLES, solve
 from vsdpo.tasks.synthetic import generate_tasks
@@ -40,25 +46,26 @@ def save_tiny_vl_model(path: str | Path, seed: int = 0, arch: str = "qwen2_5_vl"
     tokenizer = train_tokenizer(corpus, vocab_size=768)
     tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})
     start, image, end, video = tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))
-    special = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                   pad_token_id=tokenizer.pad_token_id)
-    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-                max_position_embeddings=4096, tie_word_embeddings=False, **special,
-                rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                 "mrope_section": [4, 6, 6]})  # sums to head_dim / 2
-    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                  patch_size=PATCH, spatial_merge_size=MERGE, temporal_patch_size=2)
-    markers = dict(image_token_id=image, video_token_id=video, vision_start_token_id=start,
-                   vision_end_token_id=end, tie_word_embeddings=False)
+    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+               "pad_token_id": tokenizer.pad_token_id}
+    text = {"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 32, "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                "mrope_section": [4, 6, 6]}} | special  # sums to head_dim / 2
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+              "out_hidden_size": 64, "patch_size": PATCH, "spatial_merge_size": MERGE,
+              "temporal_patch_size": 2}
+    markers = {"image_token_id": image, "video_token_id": video, "vision_start_token_id": start,
+               "vision_end_token_id": end, "tie_word_embeddings": False}
     if arch == "qwen2_5_vl":
-        config = Qwen2_5_VLConfig(text_config=text, vision_config=vision | dict(
-            window_size=4 * PATCH * MERGE, fullatt_block_indexes=[1]), **markers)
+        config = Qwen2_5_VLConfig(text_config=text, vision_config=vision | {
+            "window_size": 4 * PATCH * MERGE, "fullatt_block_indexes": [1]}, **markers)
         model_class = Qwen2_5_VLForConditionalGeneration
     elif arch == "qwen3_vl":  # vLLM matches transformers only with interleaved M-RoPE
         text["rope_parameters"]["mrope_interleaved"] = True
-        config = Qwen3VLConfig(text_config=text, vision_config=vision | dict(
-            deepstack_visual_indexes=[0], num_position_embeddings=64), **markers)
+        config = Qwen3VLConfig(text_config=text, vision_config=vision | {
+            "deepstack_visual_indexes": [0], "num_position_embeddings": 64}, **markers)
         model_class = Qwen3VLForConditionalGeneration
     else:
         raise ValueError(f"arch must be qwen2_5_vl or qwen3_vl, got {arch!r}")
