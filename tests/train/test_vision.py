@@ -21,7 +21,7 @@ from vsdpo.rollout.base import Completion
 from vsdpo.train.batch import Sample, split_micro_batches
 from vsdpo.train.images import ImageProcessor
 from vsdpo.train.model import Policy, free_port
-from vsdpo.train.prompts import student_prompt
+from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.step import train_step
 from vsdpo.train.tiny_vl import save_tiny_vl_model
 from vsdpo.train.trainer import Trainer
@@ -60,6 +60,26 @@ def test_image_pads_expand_to_the_images_token_counts(qwen25_dir):
     assert len(expanded) == len(ids) - 2 + sum(counts)
     with pytest.raises(ValueError, match="2 image pads for 1 images"):
         processor.expand(ids, processor([picture("red", (56, 56))]))
+
+
+# Qwen2-VL's chat template, cut to what prompts use: a user turn of image and text parts
+VL_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content is string %}"
+    "{{ m.content }}{% else %}{% for c in m.content %}{% if c.type == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c.text }}{% endif %}{% endfor %}"
+    "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% endif %}")
+
+
+def test_an_instruct_tokenizer_gets_image_parts_through_its_chat_template(qwen25_dir):
+    tok = AutoTokenizer.from_pretrained(qwen25_dir)
+    tok.chat_template = VL_TEMPLATE
+    assert student_prompt(tok, "Redraw the chart.", 1) == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Redraw the chart."
+        "<|im_end|>\n<|im_start|>assistant\n")
+    assert teacher_prompt(tok, "Feedback: ...", 2).count("<|image_pad|>") == 2
+    assert student_prompt(tok, "text only") == "<|im_start|>user\ntext only<|im_end|>\n" \
+        "<|im_start|>assistant\n"
 
 
 def test_trainer_and_engine_agree_on_image_prompts(vl_dir):
