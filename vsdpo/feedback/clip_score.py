@@ -7,17 +7,16 @@ images rather than repeating the text columns. The model comes from a local dire
 nothing is downloaded.
 """
 
-import io
-
 import torch
 from PIL import Image, ImageDraw
 
+from vsdpo.render.draw import open_rgb
 from vsdpo.render.types import RenderResult
 
 
 def masked_screenshot(result: RenderResult) -> Image.Image:
     """The render's PNG with every text element's box filled with its background colour."""
-    image = Image.open(io.BytesIO(result.image)).convert("RGB")
+    image = open_rgb(result.image)
     pen = ImageDraw.Draw(image)
     for e in result.elements:
         if e.text and e.background is not None:

@@ -14,13 +14,10 @@ Chat templates are applied by the caller. A vision-language teacher also sees th
 render, with its defect boxes drawn on it (`teacher_screenshot`).
 """
 
-import io
 from dataclasses import dataclass
 
-from PIL import Image
-
 from vsdpo.feedback.reward import is_blank
-from vsdpo.render.draw import draw_defects
+from vsdpo.render.draw import draw_defects, open_rgb
 from vsdpo.render.types import Defect, RenderResult, Span
 from vsdpo.tasks.task import Task
 
@@ -134,7 +131,7 @@ def teacher_screenshot(result: RenderResult, boxed: bool = True):
         return None
     if boxed:
         return draw_defects(result.image, result.defects)
-    return Image.open(io.BytesIO(result.image)).convert("RGB")
+    return open_rgb(result.image)
 
 
 def reference_context(task: Task, config: ContextConfig = ContextConfig()) -> str:

@@ -12,9 +12,14 @@ COLORS = {"overlap": (230, 25, 75), "text_overflow": (245, 130, 48),
           "blank": (128, 128, 128), "layout_warning": (170, 110, 40)}
 
 
+def open_rgb(source: bytes | str) -> Image.Image:
+    """A PNG's bytes, or an image file's path, as an RGB image."""
+    return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source).convert("RGB")
+
+
 def draw_defects(png: bytes, defects: list[Defect]) -> Image.Image:
     """The render with each defect's box outlined in its kind's colour and numbered."""
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = open_rgb(png)
     pen = ImageDraw.Draw(image)
     w, h = image.size
     for n, d in enumerate(defects, 1):

@@ -13,7 +13,6 @@ positions, so `Policy` and the engines always pass them.
 Legend: P patches of all images, D patch size (channels · temporal · patch²), I images.
 """
 
-import io
 from dataclasses import dataclass
 
 import torch
@@ -44,11 +43,6 @@ class Images:
 
 def is_vision_language(path: str) -> bool:
     return hasattr(AutoConfig.from_pretrained(path), "vision_config")
-
-
-def open_image(source: bytes | str) -> Image.Image:
-    """A PNG's bytes or a file path, as an RGB image."""
-    return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source).convert("RGB")
 
 
 class ImageProcessor:

@@ -21,9 +21,9 @@ from vsdpo.feedback import (best_sibling, credit_weights, reference_context,
 from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
+from vsdpo.render.draw import open_rgb
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
-from vsdpo.train.images import open_image
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def task_images(references: ReferenceRenders, tasks: list[Task]) -> list:
     """A vision-language student's image of each task (PIL): its `reference_image`, else its
     reference render; None where it has neither."""
     renders = iter(await references.of([t for t in tasks if not t.reference_image]))
-    return [open_image(t.reference_image) if t.reference_image else _image_of(next(renders))
+    return [open_rgb(t.reference_image) if t.reference_image else _image_of(next(renders))
             for t in tasks]
 
 
@@ -118,4 +118,4 @@ class RenderScorer:
 
 
 def _image_of(result: RenderResult | None):
-    return None if result is None or result.image is None else open_image(result.image)
+    return None if result is None or result.image is None else open_rgb(result.image)

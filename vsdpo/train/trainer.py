@@ -172,16 +172,20 @@ class Trainer:
     def make_samples(self, tasks_N, completions, scored) -> list[Sample]:
         adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
                                  scale_by_std=self.cfg.feedback.scale_by_std)
-        task_images = self.task_images(tasks_N)
+        tasks = list({t.id: t for t in tasks_N}.values())  # a group shares its prompt and image
+        prompts = {}
+        for task, images in zip(tasks, self.task_images(tasks)):
+            pixels = self.pixels(images)
+            text = student_prompt(self.tokenizer, task.prompt, len(images))
+            prompts[task.id] = self.encode(text, pixels), pixels
         samples = []
-        for task, image, c, s, a in zip(tasks_N, task_images, completions, scored, adv_N):
-            teacher_images = image + self.screenshot(s.result)
-            prompt, prompt_images = self.encode(
-                student_prompt(self.tokenizer, task.prompt, len(image)), image)
-            context, context_images = self.encode(
-                teacher_prompt(self.tokenizer, s.context, len(teacher_images)), teacher_images)
+        for task, c, s, a in zip(tasks_N, completions, scored, adv_N):
+            prompt, prompt_images = prompts[task.id]
+            teacher_images = Images.cat([prompt_images, self.pixels(self.screenshot(s.result))])
+            count = 0 if teacher_images is None else len(teacher_images.grid_I3)
+            context = self.encode(teacher_prompt(self.tokenizer, s.context, count), teacher_images)
             samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_T, float(a),
-                                  prompt_images=prompt_images, teacher_images=context_images))
+                                  prompt_images=prompt_images, teacher_images=teacher_images))
         return samples
 
     def task_images(self, tasks) -> list[list]:
@@ -199,13 +203,13 @@ class Trainer:
         shot = teacher_screenshot(result, boxed=self.cfg.feedback.screenshot == "boxed")
         return [] if shot is None else [shot]
 
-    def encode(self, text: str, images: list) -> tuple[list[int], Images | None]:
-        """Token ids (image pads expanded to the images' tokens) and the images' pixels."""
+    def pixels(self, images: list) -> Images | None:
+        return None if self.images is None else self.images(images)
+
+    def encode(self, text: str, pixels: Images | None) -> list[int]:
+        """Token ids, each image pad expanded to its image's tokens."""
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        if self.images is None:
-            return ids, None
-        pixels = self.images(images)
-        return self.images.expand(ids, pixels), pixels
+        return ids if self.images is None else self.images.expand(ids, pixels)
 
     def recompute(self, samples: list[Sample]) -> list[Sample]:
         r = self.cfg.rollout
