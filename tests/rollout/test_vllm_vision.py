@@ -141,3 +141,21 @@ def test_a_stream_that_misses_a_tensor_fails_loudly(engine, model_dir):
     with pytest.raises(ValueError, match="no tensor for"):
         engine.load_weights([(n, t) for n, t in stream if n != missed])
     engine.load_weights(stream)
+
+
+def test_a_frozen_tower_left_out_of_the_stream_keeps_its_weights(engine, model_dir):
+    """After a full sync the trainer streams only what it trains. Every language tensor
+    moves, the tower's are named `unchanged`: the engine must score like the trainer whose
+    tower is the one streamed before (the CPU backend repacks weights on every reload)."""
+    engine.load_weights(_stream(_policy(model_dir, shift=0.02)))
+    new = _policy(model_dir, shift=0.02)
+    with torch.no_grad():
+        for p in new.lm.model.language_model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    stream = _stream(new)
+    tower = frozenset(n for n, _ in stream if n.startswith("visual."))
+    engine.load_weights([(n, t) for n, t in stream if n not in tower], unchanged=tower)
+    for c in _sample(engine, model_dir):
+        expected = _trainer_logprobs(new, model_dir, c.prompt_index, c.token_ids, 0.7)
+        torch.testing.assert_close(c.logprobs.double(), expected, atol=1e-4, rtol=0)
+    engine.load_weights(stream)

@@ -14,10 +14,11 @@ def tiny_model_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def process_group():
-    """A gloo group of one for the in-process tests, on one thread (2 shared cores: more
-    threads only oversubscribe them). The rendezvous variables are set for the init only:
+    """A gloo group of one for a module's in-process tests, on one thread (2 shared cores:
+    more threads only oversubscribe them). Destroyed after the module: a group left alive
+    would send a later module's vLLM engine down the torchrun path (`external_launcher`). The rendezvous variables are set for the init only:
     left in the environment, they would send a later test's subprocess to this group's
     port (EADDRINUSE)."""
     rendezvous = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0",

@@ -25,6 +25,7 @@ from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.step import train_step
 from vsdpo.train.tiny_vl import save_tiny_vl_model
 from vsdpo.train.trainer import Trainer
+from vsdpo.train.weight_sync import frozen_names, full_weights
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -196,6 +197,31 @@ def test_weight_sync_names_every_parameter_as_the_checkpoint_stores_it(vl_dir):
     with pytest.raises(ValueError, match="no tensor for"):
         engine.load_weights(new[1:])
 
+
+
+def test_after_the_first_sync_a_frozen_tower_stays_out_of_the_stream(qwen25_dir):
+    """The stream of a policy with a frozen tower: every trainable tensor, no tower tensor;
+    the engine takes it with the tower named unchanged and keeps its own tower."""
+    policy = Policy(_model(qwen25_dir))
+    policy.visual.requires_grad_(False)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.5)
+    stream = list(full_weights(policy, 1 << 16, trainable_only=True))
+    frozen = frozen_names(policy)
+    tower = {policy.checkpoint_names[k] for k, _ in policy.lm.named_parameters() if ".visual." in f".{k}"}
+    assert frozen == tower and len(tower) > 10
+    assert {n for n, _ in stream} == set(policy.checkpoint_names.values()) - tower
+    engine_model = _model(qwen25_dir)
+    tower_before = {k: p.clone() for k, p in engine_model.model.visual.named_parameters()}
+    HFGenerator(engine_model, AutoTokenizer.from_pretrained(qwen25_dir)).load_weights(
+        stream, unchanged=frozen)
+    for k, p in engine_model.model.visual.named_parameters():
+        assert torch.equal(p, tower_before[k]), k
+    sent = dict(stream)
+    for key, p in engine_model.named_parameters():
+        name = policy.checkpoint_names[key]
+        assert name in tower or torch.equal(p, sent[name]), key
 
 @pytest.fixture(scope="module")
 def sharded_grads(qwen25_dir, tmp_path_factory) -> Path:

@@ -50,8 +50,10 @@ class Generator(Protocol):
                  images: list[list] | None = None) -> list[Completion]:
         """`images[i]`: a vision-language policy's PIL images of prompt i."""
 
-    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        ...
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]],
+                     unchanged: frozenset[str] = frozenset()) -> None:
+        """Every checkpoint-named parameter must arrive, except those in `unchanged`: the
+        engine keeps what it holds for them."""
 
     def close(self) -> None:
         """Release the engine; the default process group may be gone afterwards (vLLM)."""

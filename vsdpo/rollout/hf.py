@@ -64,10 +64,12 @@ class HFGenerator:
         return [self._completion(i // n, new_BT[i], logp_BT[i]) for i in range(len(new_BT))]
 
     @torch.no_grad()
-    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Copy each streamed tensor into place; every parameter must arrive."""
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]],
+                     unchanged: frozenset[str] = frozenset()) -> None:
+        """Copy each streamed tensor into place; every parameter must arrive, except the
+        checkpoint names in `unchanged`."""
         params = dict(self.model.named_parameters())
-        missing = set(params)
+        missing = set(params) - {self.param_of[name] for name in unchanged}
         for name, tensor in weights:
             key = self.param_of[name]
             params[key].copy_(tensor)

@@ -119,8 +119,10 @@ class VLLMGenerator:
             self.asleep = True
         return completions
 
-    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Stream checkpoint-named tensors into the engine (vLLM fuses q/k/v etc. itself).
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]],
+                     unchanged: frozenset[str] = frozenset()) -> None:
+        """Stream checkpoint-named tensors into the engine (vLLM fuses q/k/v etc. itself);
+        the names in `unchanged` keep the values the engine holds.
 
         `reload_weights` rather than the model's `load_weights`: it redoes the engine's
         post-load processing (e.g. the CPU backend's weight repacking), which a plain load
@@ -132,7 +134,7 @@ class VLLMGenerator:
         streamed = set()
         self.llm.collective_rpc("reload_weights",
                                 kwargs=dict(weights_iterator=_recording(weights, streamed)))
-        if missing := self.checkpoint_names - streamed:  # vLLM would keep them stale, silently
+        if missing := self.checkpoint_names - streamed - unchanged:  # vLLM would keep them stale, silently
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
                              f"({len(missing)} parameters in all)")
         if self.asleep:

@@ -45,7 +45,7 @@ from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
-from vsdpo.train.weight_sync import full_weights
+from vsdpo.train.weight_sync import frozen_names, full_weights
 
 
 class NonFiniteError(RuntimeError):
@@ -87,6 +87,7 @@ class Trainer:
         self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every, cfg.train.alpha,
                                       cfg.rollout.group_size, self.step, self.rank)
         self.skipped_in_a_row = 0
+        self.weights_synced = False
         self.sync_weights()
 
     def train(self) -> None:
@@ -221,9 +222,15 @@ class Trainer:
                                   backend=loss.backend)
 
     def sync_weights(self) -> None:
-        """Stream the full weights (collectives, bucket by bucket) into every rank's engine."""
+        """Stream the full weights (collectives, bucket by bucket) into every rank's engine;
+        the frozen ones only the first time (the engine may have started from other weights
+        than a resumed checkpoint's)."""
+        first = not self.weights_synced
         self.generator.load_weights(
-            full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20))
+            full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20,
+                         trainable_only=not first),
+            unchanged=frozenset() if first else frozen_names(self.policy))
+        self.weights_synced = True
 
     def save(self) -> Path:
         return save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,

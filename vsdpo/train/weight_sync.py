@@ -11,6 +11,9 @@ to the engine. On CPU each gather is finished before the next starts: several as
 functional collectives in flight on gloo corrupt the heap (`malloc(): unaligned tcache chunk
 detected` in a gloo worker thread, or SIGSEGV; LOG.md "Heap corruption" has the evidence),
 and one at a time is what FSDP2's own collectives do there.
+
+Frozen parameters (a frozen vision tower: ~1.1 GB of bf16 at 8B) never change, so after the
+first sync the stream leaves them out and names them to the engine as `unchanged`.
 """
 
 from collections.abc import Iterator
@@ -23,15 +26,24 @@ from torch.distributed.tensor import DTensor, Replicate
 from vsdpo.train.model import Policy
 
 
-def full_weights(policy: Policy, bucket_bytes: int) -> Iterator[tuple[str, torch.Tensor]]:
+def full_weights(policy: Policy, bucket_bytes: int,
+                 trainable_only: bool = False) -> Iterator[tuple[str, torch.Tensor]]:
     bucket, size = [], 0
     for name, param in policy.named_parameters():
+        if trainable_only and not param.requires_grad:
+            continue
         bucket.append((policy.checkpoint_names[module_key(name)], _gather(param.detach())))
         size += param.numel() * param.element_size()
         if size >= bucket_bytes:
             yield from _finished(bucket)
             bucket, size = [], 0
     yield from _finished(bucket)
+
+
+def frozen_names(policy: Policy) -> frozenset[str]:
+    """Checkpoint names of the parameters no optimizer updates."""
+    return frozenset(policy.checkpoint_names[module_key(name)]
+                     for name, param in policy.named_parameters() if not param.requires_grad)
 
 
 def _finished(bucket: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
