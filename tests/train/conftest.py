@@ -18,9 +18,9 @@ def tiny_model_dir(tmp_path_factory):
 def process_group():
     """A gloo group of one for a module's in-process tests, on one thread (2 shared cores:
     more threads only oversubscribe them). Destroyed after the module: a group left alive
-    would send a later module's vLLM engine down the torchrun path (`external_launcher`). The rendezvous variables are set for the init only:
-    left in the environment, they would send a later test's subprocess to this group's
-    port (EADDRINUSE)."""
+    would send a later module's vLLM engine down the torchrun path (`external_launcher`).
+    The rendezvous variables are set for the init only: left in the environment, they would
+    send a later test's subprocess to this group's port (EADDRINUSE)."""
     rendezvous = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), RANK="0",
                       WORLD_SIZE="1")
     saved = {k: os.environ.get(k) for k in rendezvous}

@@ -209,7 +209,8 @@ def test_after_the_first_sync_a_frozen_tower_stays_out_of_the_stream(qwen25_dir)
             p.add_(0.5)
     stream = list(full_weights(policy, 1 << 16, trainable_only=True))
     frozen = frozen_names(policy)
-    tower = {policy.checkpoint_names[k] for k, _ in policy.lm.named_parameters() if ".visual." in f".{k}"}
+    tower = {policy.checkpoint_names[k] for k, _ in policy.lm.named_parameters()
+             if ".visual." in f".{k}"}
     assert frozen == tower and len(tower) > 10
     assert {n for n, _ in stream} == set(policy.checkpoint_names.values()) - tower
     engine_model = _model(qwen25_dir)

@@ -134,7 +134,8 @@ class VLLMGenerator:
         streamed = set()
         self.llm.collective_rpc("reload_weights",
                                 kwargs=dict(weights_iterator=_recording(weights, streamed)))
-        if missing := self.checkpoint_names - streamed - unchanged:  # vLLM would keep them stale, silently
+        # vLLM would silently keep a missed tensor's old values
+        if missing := self.checkpoint_names - streamed - unchanged:
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
                              f"({len(missing)} parameters in all)")
         if self.asleep:

@@ -222,14 +222,13 @@ class Trainer:
                                   backend=loss.backend)
 
     def sync_weights(self) -> None:
-        """Stream the full weights (collectives, bucket by bucket) into every rank's engine;
-        the frozen ones only the first time (the engine may have started from other weights
-        than a resumed checkpoint's)."""
-        first = not self.weights_synced
+        """Stream the full weights (collectives, bucket by bucket) into every rank's engine.
+        Frozen ones go the first time only: the engine starts from `model.path`, which a
+        resumed checkpoint's frozen tensors need not match."""
+        unchanged = frozen_names(self.policy) if self.weights_synced else frozenset()
         self.generator.load_weights(
             full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20,
-                         trainable_only=not first),
-            unchanged=frozenset() if first else frozen_names(self.policy))
+                         trainable_only=self.weights_synced), unchanged=unchanged)
         self.weights_synced = True
 
     def save(self) -> Path:
