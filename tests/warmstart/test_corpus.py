@@ -6,22 +6,41 @@ import random
 import pytest
 
 from vsdpo.tasks import DOMAINS
-from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, solve
+from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, parse_prompt, solve
+from vsdpo.tasks.task import Task
 from vsdpo.tasks.synthetic import generate_tasks
 from vsdpo.warmstart.corpus import (break_program, feedback_examples, real_context_fn,
                                     real_render_fn, student_examples)
-from vsdpo.warmstart.tokenizer import ASSISTANT, FEEDBACK, format_prompt
+from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, FEEDBACK, USER, format_prompt
+
+
+def _task(prompt: str) -> Task:
+    return Task("t", prompt.split(":")[0], prompt)
 
 
 def _robust_programs(prompt: str, domain: str) -> set[str]:
-    task = next(t for t in generate_tasks(domain, 400, seed=1) if t.prompt == prompt)
-    return {solve(task, s) for s in ROBUST_STYLES[domain]}
+    return {solve(_task(prompt), s) for s in ROBUST_STYLES[domain]}
+
+
+def _task_prompt(example_prompt: str) -> str:
+    return example_prompt.removeprefix(BOS + USER).removesuffix(ASSISTANT)
+
+
+def test_student_examples_are_train_tasks_half_with_a_made_up_topic():
+    examples = student_examples(600, seed=0, prone_fraction=0.7)
+    made_up = 0
+    for e, t in zip(examples, generate_tasks(DOMAINS, 600, seed=0)):
+        title = parse_prompt(t.prompt)["title"]
+        topic, *rest = parse_prompt(_task_prompt(e.prompt))["title"].split(" ")
+        assert rest == title.split(" ")[1:] and topic.isalpha()
+        assert e.prompt == format_prompt(t.prompt.replace(title, " ".join([topic, *rest])))
+        made_up += topic != title.split(" ")[0]
+    assert 0.4 < made_up / len(examples) < 0.6
 
 
 def test_student_examples_mix_prone_and_robust_styles_in_the_configured_share():
     examples = student_examples(600, seed=0, prone_fraction=0.7)
-    tasks = generate_tasks(DOMAINS, 600, seed=0)
-    assert all(e.prompt == format_prompt(t.prompt) for e, t in zip(examples, tasks))
+    tasks = [_task(_task_prompt(e.prompt)) for e in examples]
     prone = sum(e.completion in {solve(t, s) for s in PRONE_STYLES[t.domain]}
                 for e, t in zip(examples, tasks))
     robust = sum(e.completion in {solve(t, s) for s in ROBUST_STYLES[t.domain]}
@@ -65,5 +84,5 @@ def test_a_clean_render_is_answered_with_the_same_program(feedback):
     for e in clean:
         prompt = e.prompt.split(FEEDBACK)[1].split("\n")[0]
         domain = prompt.split(":")[0]
-        task = next(t for t in generate_tasks(domain, 400, seed=1) if t.prompt == prompt)
-        assert e.completion in {solve(task, s) for s in PRONE_STYLES[domain] + ROBUST_STYLES[domain]}
+        assert e.completion in {solve(_task(prompt), s)
+                                for s in PRONE_STYLES[domain] + ROBUST_STYLES[domain]}

@@ -1,13 +1,14 @@
-"""The warm-start's SFT loss: completion tokens that copy a prompt word weigh
-`content_weight`, and the loss is the weighted mean of the per-token cross-entropy."""
+"""The warm-start's SFT: completion tokens that copy a prompt word weigh `content_weight`,
+the loss is the weighted mean of the per-token cross-entropy, and the copy stage's sequences
+are a random span copied."""
 
 import torch
 
 from vsdpo.tasks import DOMAINS, generate_tasks
 from vsdpo.tasks.programs import solve, styles
 from vsdpo.warmstart.corpus import Example
-from vsdpo.warmstart.sft import IGNORE, batch_loss, build_model, collate, encode
-from vsdpo.warmstart.tokenizer import EOS, format_prompt, train_tokenizer
+from vsdpo.warmstart.sft import IGNORE, batch_loss, build_model, collate, copy_sequences, encode
+from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, EOS, USER, format_prompt, train_tokenizer
 
 TASKS = generate_tasks(DOMAINS, 30, seed=0)
 TOKENIZER = train_tokenizer([format_prompt(t.prompt) + solve(t, s) + EOS
@@ -41,3 +42,18 @@ def test_the_loss_is_the_weighted_mean_of_token_cross_entropies():
         nll_T = -logp_TV[keep].gather(-1, labels_T[keep, None])[:, 0]
         total, weight = total + (nll_T * weights_T[keep]).sum(), weight + weights_T[keep].sum()
     torch.testing.assert_close(loss, total / weight)
+
+
+def test_a_copy_sequence_completes_with_its_own_prompt_words_then_eos():
+    sequences = copy_sequences(TOKENIZER, 50, seed=0)
+    bos, user, assistant = TOKENIZER.convert_tokens_to_ids([BOS, USER, ASSISTANT])
+    lengths = set()
+    for e in sequences:
+        prompt, completion = e.ids[:e.prompt_len], e.ids[e.prompt_len:]
+        span = prompt[2:-1]
+        assert prompt[:2] == [bos, user] and prompt[-1] == assistant
+        assert completion == span + [TOKENIZER.eos_token_id] and e.weights == [1.0] * len(completion)
+        assert all(t.isalnum() for t in TOKENIZER.convert_ids_to_tokens(span))
+        lengths.add(len(span))
+    assert min(lengths) >= 5 and max(lengths) <= 20 and len(lengths) > 5
+    assert copy_sequences(TOKENIZER, 50, seed=0) == sequences != copy_sequences(TOKENIZER, 50, seed=1)

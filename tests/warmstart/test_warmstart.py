@@ -14,7 +14,7 @@ from vsdpo.warmstart.measure import measure
 
 TOY = WarmstartConfig(num_student_examples=40, num_feedback_examples=6, vocab_size=400,
                       hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                      steps=3, batch_size=4, warmup_steps=1)
+                      copy_steps=2, copy_batch_size=4, steps=3, batch_size=4, warmup_steps=1)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_the_directory_loads_with_auto_classes_and_generates(model_dir):
     assert model.config.vocab_size == len(tokenizer) <= TOY.vocab_size
     record = json.loads((model_dir / "warmstart.json").read_text())
     assert len(record["losses"]) == TOY.steps and record["config"]["hidden_size"] == 32
+    assert len(record["copy_losses"]) == TOY.copy_steps
 
 
 def test_the_same_config_returns_the_cached_directory_without_rebuilding(model_dir):
@@ -58,7 +59,7 @@ def test_measure_reports_student_and_teacher_rates_on_eval_prompts(model_dir):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("steps", 0), ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0), ("content_weight", 0.5),
+    ("steps", 0), ("copy_steps", -1), ("copy_batch_size", 0), ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0), ("content_weight", 0.5),
 ])
 def test_a_bad_config_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

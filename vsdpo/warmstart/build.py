@@ -26,7 +26,7 @@ import transformers
 import vsdpo
 from vsdpo.warmstart.corpus import (ContextFn, RenderFn, feedback_examples, real_context_fn,
                                     real_render_fn, student_examples)
-from vsdpo.warmstart.sft import build_model, encode, train
+from vsdpo.warmstart.sft import build_model, copy_sequences, encode, train
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
 _SOURCES = ("tasks", "warmstart", "render", "feedback")
@@ -46,17 +46,19 @@ class WarmstartConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 1024  # tokens per sequence, prompt + completion
-    steps: int = 720
+    copy_steps: int = 300  # the copy stage (sft.copy_sequences), before the corpus
+    copy_batch_size: int = 64
+    steps: int = 600
     batch_size: int = 16
     feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
-    lr: float = 3e-3
+    lr: float = 1e-3
     warmup_steps: int = 20
     content_weight: float = 5.0  # loss weight of completion tokens that copy a prompt word
 
     def __post_init__(self):
         for name in ("num_student_examples", "num_feedback_examples", "hidden_size",
                      "num_layers", "num_heads", "intermediate_size", "max_len", "steps",
-                     "batch_size"):
+                     "batch_size", "copy_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WarmstartConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("prone_fraction", "feedback_fraction"):
@@ -67,6 +69,8 @@ class WarmstartConfig:
                              f"multiple of num_heads ({self.num_heads})")
         if self.content_weight < 1.0:
             raise ValueError(f"WarmstartConfig.content_weight must be >= 1, got {self.content_weight}")
+        if self.copy_steps < 0:
+            raise ValueError(f"WarmstartConfig.copy_steps must be >= 0, got {self.copy_steps}")
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ValueError(f"WarmstartConfig: lr must be > 0 and warmup_steps >= 0, got "
                              f"lr={self.lr}, warmup_steps={self.warmup_steps}")
@@ -115,6 +119,10 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
                         c.intermediate_size, c.max_len, c.seed)
     student_ids, feedback_ids = (encode(part, tokenizer, c.max_len, c.content_weight)
                                  for part in (student, feedback))
+    copy_losses = train(model, copy_sequences(tokenizer, c.copy_steps * c.copy_batch_size, c.seed),
+                        [], pad_id=tokenizer.pad_token_id, steps=c.copy_steps,
+                        batch_size=c.copy_batch_size, feedback_fraction=0.0, lr=c.lr,
+                        warmup_steps=c.warmup_steps, seed=c.seed, log=log, stage="copy")
     losses = train(model, student_ids, feedback_ids, pad_id=tokenizer.pad_token_id,
                    steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
                    lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log)
@@ -123,7 +131,8 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
     tokenizer.save_pretrained(path)
     record = {"config": asdict(c), "corpus_s": round(corpus_s, 1),
               "total_s": round(time.perf_counter() - start, 1),
-              "num_params": sum(p.numel() for p in model.parameters()), "losses": losses}
+              "num_params": sum(p.numel() for p in model.parameters()),
+              "copy_losses": copy_losses, "losses": losses}
     (path / "warmstart.json").write_text(json.dumps(record, indent=1))
     log(f"warmstart: {record['num_params'] / 1e6:.2f}M parameters, final loss "
         f"{losses[-1]:.3f}, {record['total_s']:.0f}s, saved to {path}")

@@ -11,6 +11,10 @@ Two kinds of `(prompt text, program)` pairs, both on train-split synthetic tasks
   the clean sibling, when the context shows one). This is what makes the feedback-conditioned
   teacher genuinely better than the student.
 
+In half the examples of both kinds the title's topic word is a made-up word: eval topics never
+occur in training, and with training topics only, the model writes one of those instead of
+copying the prompt's (LOG.md, "The warm-start copies after a copy stage").
+
 `render_fn` and `context_fn` are parameters so tests can swap the render pool; by default
 they are `vsdpo.render.render` and `vsdpo.feedback.teacher_context`.
 """
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vsdpo.render.types import Artifact, RenderResult
-from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, solve
+from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, parse_prompt, solve
 from vsdpo.tasks.synthetic import generate_tasks
 from vsdpo.tasks.task import DOMAINS, Task
 from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
@@ -41,9 +45,26 @@ def student_style(task: Task, prone_fraction: float, rng: random.Random) -> str:
     return rng.choice(pool[task.domain])
 
 
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def with_made_up_topic(task: Task, rng: random.Random) -> Task:
+    """The task with its title's first word (the topic) replaced by 2–3 random syllables."""
+    title = parse_prompt(task.prompt)["title"]
+    word = "".join(rng.choices(_SYLLABLES, k=rng.randint(2, 3))).capitalize()
+    new_title = " ".join([word, *title.split(" ")[1:]])
+    return Task(task.id, task.domain, task.prompt.replace(f"title: {title}", f"title: {new_title}"))
+
+
+def train_tasks(num: int, seed: int, rng: random.Random) -> list[Task]:
+    """Train-split tasks, half of them with a made-up topic."""
+    return [with_made_up_topic(t, rng) if rng.random() < 0.5 else t
+            for t in generate_tasks(DOMAINS, num, seed=seed, split="train")]
+
+
 def student_examples(num: int, seed: int, prone_fraction: float) -> list[Example]:
     rng = random.Random(f"student:{seed}")
-    tasks = generate_tasks(DOMAINS, num, seed=seed, split="train")
+    tasks = train_tasks(num, seed, rng)
     return [Example(format_prompt(t.prompt), solve(t, student_style(t, prone_fraction, rng)))
             for t in tasks]
 
@@ -59,7 +80,7 @@ def feedback_examples(num: int, seed: int, prone_fraction: float, render_fn: Ren
                       context_fn: ContextFn, sibling_fraction: float = 0.5) -> list[Example]:
     """`num` teacher examples; renders `num` attempts in one call of `render_fn`."""
     rng = random.Random(f"feedback:{seed}")
-    tasks = generate_tasks(DOMAINS, num, seed=seed + 1, split="train")
+    tasks = train_tasks(num, seed + 1, rng)
     attempts = []
     for task in tasks:
         code = solve(task, student_style(task, prone_fraction, rng))

@@ -13,6 +13,12 @@ student and feedback examples in a fixed proportion, so the feedback-reading ski
 at every step; the two parts are padded separately since feedback sequences are about twice
 as long.
 
+Copying needs an induction head (attend to the token after an earlier copy of the current
+one), and this model does not form one from the corpus within the build budget; it forms one
+within a few hundred steps on sequences that are nothing but a copy of random tokens, and then
+learns the corpus's copying (LOG.md, "The warm-start copies after a copy stage"). So
+`copy_sequences` are trained first.
+
 Shapes: B batch, T padded sequence length.
 """
 
@@ -26,6 +32,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from vsdpo.warmstart.corpus import Example
+from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, USER
 
 IGNORE = -100
 
@@ -53,6 +60,24 @@ def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast, max_len:
         p = p[-(max_len - len(c)):]
         copied = {t for t in p if is_word[t]}
         out.append(Encoded(p + c, len(p), [content_weight if t in copied else 1.0 for t in c]))
+    return out
+
+
+def copy_sequences(tokenizer: PreTrainedTokenizerFast, num: int, seed: int,
+                   min_len: int = 5, max_len: int = 20) -> list[Encoded]:
+    """`<|bos|><|user|>w…<|assistant|>w…<|eos|>`: `min_len`–`max_len` random word tokens, then
+    the same again; the varying length makes the copy distance vary, so only an induction
+    head predicts it."""
+    rng = random.Random(f"copy:{seed}")
+    words = [i for i, t in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
+             if t.isalnum()]
+    bos, user, assistant = tokenizer.convert_tokens_to_ids([BOS, USER, ASSISTANT])
+    out = []
+    for _ in range(num):
+        span = rng.choices(words, k=rng.randint(min_len, max_len))
+        prompt = [bos, user, *span, assistant]
+        out.append(Encoded(prompt + span + [tokenizer.eos_token_id], len(prompt),
+                           [1.0] * (len(span) + 1)))
     return out
 
 
@@ -114,7 +139,8 @@ def batch_loss(model: LlamaForCausalLM, parts: list[list[Encoded]], pad_id: int)
 
 def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encoded], *,
           pad_id: int, steps: int, batch_size: int, feedback_fraction: float, lr: float,
-          warmup_steps: int, seed: int, log: Callable[[str], None] = print) -> list[float]:
+          warmup_steps: int, seed: int, log: Callable[[str], None] = print,
+          stage: str = "sft") -> list[float]:
     """AdamW over `steps` mixed batches; returns the loss of every step."""
     rng = random.Random(f"sft:{seed}")
     num_feedback = round(batch_size * feedback_fraction) if feedback else 0
@@ -134,7 +160,7 @@ def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encode
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         if step % 25 == 0 or step == steps - 1:
-            log(f"sft step {step + 1}/{steps} loss {loss.item():.3f} "
+            log(f"{stage} step {step + 1}/{steps} loss {loss.item():.3f} "
                 f"({time.perf_counter() - start:.0f}s)")
     model.eval()
     return losses
