@@ -46,7 +46,7 @@ class WarmstartConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 1024  # tokens per sequence, prompt + completion
-    copy_steps: int = 300  # the copy stage (sft.copy_sequences), before the corpus
+    copy_steps: int = 400  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     steps: int = 600
     batch_size: int = 16
@@ -122,7 +122,8 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
     copy_losses = train(model, copy_sequences(tokenizer, c.copy_steps * c.copy_batch_size, c.seed),
                         [], pad_id=tokenizer.pad_token_id, steps=c.copy_steps,
                         batch_size=c.copy_batch_size, feedback_fraction=0.0, lr=c.lr,
-                        warmup_steps=c.warmup_steps, seed=c.seed, log=log, stage="copy")
+                        warmup_steps=c.warmup_steps, seed=c.seed, log=log, stage="copy",
+                        decay=False)  # a decayed lr stalls the head's forming (LOG.md)
     losses = train(model, student_ids, feedback_ids, pad_id=tokenizer.pad_token_id,
                    steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
                    lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log)

@@ -140,7 +140,7 @@ def batch_loss(model: LlamaForCausalLM, parts: list[list[Encoded]], pad_id: int)
 def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encoded], *,
           pad_id: int, steps: int, batch_size: int, feedback_fraction: float, lr: float,
           warmup_steps: int, seed: int, log: Callable[[str], None] = print,
-          stage: str = "sft") -> list[float]:
+          stage: str = "sft", decay: bool = True) -> list[float]:
     """AdamW over `steps` mixed batches; returns the loss of every step."""
     rng = random.Random(f"sft:{seed}")
     num_feedback = round(batch_size * feedback_fraction) if feedback else 0
@@ -152,7 +152,8 @@ def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encode
         parts = [rng.choices(student, k=batch_size - num_feedback),
                  rng.choices(feedback, k=num_feedback)]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, warmup_steps, lr)
+            group["lr"] = (lr_at(step, steps, warmup_steps, lr) if decay
+                           else lr * min(1.0, (step + 1) / max(1, warmup_steps)))
         loss = batch_loss(model, parts, pad_id)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
