@@ -20,6 +20,7 @@ they are `vsdpo.render.render` and `vsdpo.feedback.teacher_context`.
 """
 
 import random
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,13 +46,11 @@ def student_style(task: Task, prone_fraction: float, rng: random.Random) -> str:
     return rng.choice(pool[task.domain])
 
 
-_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
-
-
 def with_made_up_topic(task: Task, rng: random.Random) -> Task:
-    """The task with its title's first word (the topic) replaced by 2–3 random syllables."""
+    """The task with its title's first word (the topic) replaced by 4–9 random letters: like a
+    held-out topic, it splits into short tokens that only copying predicts."""
     title = parse_prompt(task.prompt)["title"]
-    word = "".join(rng.choices(_SYLLABLES, k=rng.randint(2, 3))).capitalize()
+    word = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))).capitalize()
     new_title = " ".join([word, *title.split(" ")[1:]])
     return Task(task.id, task.domain, task.prompt.replace(f"title: {title}", f"title: {new_title}"))
 
