@@ -26,16 +26,14 @@ def _task_prompt(example_prompt: str) -> str:
     return example_prompt.removeprefix(BOS + USER).removesuffix(ASSISTANT)
 
 
-def test_student_examples_are_train_tasks_half_with_a_made_up_topic():
+def test_student_examples_are_train_tasks_with_made_up_topics():
     examples = student_examples(600, seed=0, prone_fraction=0.7)
-    made_up = 0
     for e, t in zip(examples, generate_tasks(DOMAINS, 600, seed=0)):
         title = parse_prompt(t.prompt)["title"]
         topic, *rest = parse_prompt(_task_prompt(e.prompt))["title"].split(" ")
-        assert rest == title.split(" ")[1:] and topic.isalpha()
+        assert rest == title.split(" ")[1:] and topic.isalpha() and topic not in title
         assert e.prompt == format_prompt(t.prompt.replace(title, " ".join([topic, *rest])))
-        made_up += topic != title.split(" ")[0]
-    assert 0.4 < made_up / len(examples) < 0.6
+    assert len({parse_prompt(_task_prompt(e.prompt))["title"].split()[0] for e in examples}) > 590
 
 
 def test_student_examples_mix_prone_and_robust_styles_in_the_configured_share():

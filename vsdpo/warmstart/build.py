@@ -48,7 +48,7 @@ class WarmstartConfig:
     max_len: int = 1024  # tokens per sequence, prompt + completion
     copy_steps: int = 400  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
-    steps: int = 600
+    steps: int = 660
     batch_size: int = 16
     feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
     lr: float = 1e-3

@@ -11,9 +11,8 @@ Two kinds of `(prompt text, program)` pairs, both on train-split synthetic tasks
   the clean sibling, when the context shows one). This is what makes the feedback-conditioned
   teacher genuinely better than the student.
 
-In half the examples of both kinds the title's topic word is a made-up word: eval topics never
-occur in training, and with training topics only, the model writes one of those instead of
-copying the prompt's (LOG.md, "The warm-start copies after a copy stage").
+In every example the title's topic word is made up: eval topics never occur in training, and
+a model that has seen real training topics writes one of those instead of copying the prompt's (LOG.md, "The warm-start copies after a copy stage").
 
 `render_fn` and `context_fn` are parameters so tests can swap the render pool; by default
 they are `vsdpo.render.render` and `vsdpo.feedback.teacher_context`.
@@ -56,9 +55,8 @@ def with_made_up_topic(task: Task, rng: random.Random) -> Task:
 
 
 def train_tasks(num: int, seed: int, rng: random.Random) -> list[Task]:
-    """Train-split tasks, half of them with a made-up topic."""
-    return [with_made_up_topic(t, rng) if rng.random() < 0.5 else t
-            for t in generate_tasks(DOMAINS, num, seed=seed, split="train")]
+    """Train-split tasks, each with a made-up topic."""
+    return [with_made_up_topic(t, rng) for t in generate_tasks(DOMAINS, num, seed=seed, split="train")]
 
 
 def student_examples(num: int, seed: int, prone_fraction: float) -> list[Example]:
