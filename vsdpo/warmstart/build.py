@@ -46,7 +46,7 @@ class WarmstartConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 1024  # tokens per sequence, prompt + completion
-    copy_steps: int = 400  # the copy stage (sft.copy_sequences), before the corpus
+    copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     steps: int = 660
     batch_size: int = 16
