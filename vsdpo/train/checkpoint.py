@@ -27,6 +27,8 @@ from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
                                                      set_model_state_dict,
                                                      set_optimizer_state_dict)
 
+from vsdpo.config import ConfigError
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written; raised on every rank, the previous one is intact."""
@@ -38,9 +40,20 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def check_same_model(run_dir: str | Path, model_path: str) -> None:
+    """A run resumes only from the model it started from: another one (a rebuilt warm-start,
+    whose cache key changed) would load weights that do not fit its tokenizer."""
+    path = latest_checkpoint(run_dir)
+    started = path and json.loads((path / "meta.json").read_text()).get("model")
+    if started and started != model_path:
+        raise ConfigError(f"{run_dir} holds a run started from {started}, but model.path is now "
+                          f"{model_path}: delete the run directory, or set run_dir to a new one")
+
+
 def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, scheduler,
-                    teacher) -> Path:
-    """Write `checkpoints/step_<step>/` collectively; returns its path."""
+                    teacher, model_path: str | None = None) -> Path:
+    """Write `checkpoints/step_<step>/` collectively; returns its path. `model_path`, the model
+    the run started from, goes into `meta.json` for `check_same_model`."""
     final = Path(run_dir) / "checkpoints" / f"step_{step:06d}"
     tmp = final.with_name(final.name + ".tmp")
     rank = dist.get_rank()
@@ -51,7 +64,8 @@ def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, schedu
                    tmp / f"rank{rank}.pt")
 
     def publish():
-        (tmp / "meta.json").write_text(json.dumps({"step": step, "position": position}))
+        (tmp / "meta.json").write_text(json.dumps({"step": step, "position": position,
+                                                   "model": model_path}))
         tmp.rename(final)
 
     # leftovers of killed saves can never complete: free their space first

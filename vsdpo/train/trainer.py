@@ -32,7 +32,8 @@ from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
 from vsdpo.rollout import Generator, HFGenerator, SamplingParams, cut_at
 from vsdpo.train.batch import Sample, token_offsets
-from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from vsdpo.train.checkpoint import (check_same_model, latest_checkpoint, load_checkpoint,
+                                    save_checkpoint)
 from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
 from vsdpo.train.images import ImageProcessor, Images, is_vision_language
@@ -60,6 +61,7 @@ class Trainer:
         self.cfg = cfg
         _seed_everything(cfg.train.seed, self.rank)
         self.run_dir = Path(cfg.run_dir)
+        check_same_model(self.run_dir, cfg.model.path)
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.toml")
@@ -233,7 +235,7 @@ class Trainer:
 
     def save(self) -> Path:
         return save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
-                               self.optimizer, self.scheduler, self.teacher)
+                               self.optimizer, self.scheduler, self.teacher, self.cfg.model.path)
 
     def export(self, out_dir: Path) -> None:
         """The current policy as a transformers directory (safetensors + tokenizer)."""
