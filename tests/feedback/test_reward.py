@@ -1,4 +1,4 @@
-"""Sequence reward: r_exec × r_visual, in [0, 1], with every term exposed."""
+"""Sequence reward: r_exec × r_content × r_visual, in [0, 1], with every term exposed."""
 
 import math
 
@@ -6,6 +6,8 @@ import pytest
 
 from vsdpo.feedback import RewardConfig, reward, reward_components
 from vsdpo.render.types import Defect, Element, RenderResult
+from vsdpo.tasks import generate_tasks
+from vsdpo.tasks.programs import parse_prompt, split_list
 from vsdpo.tasks.task import Task
 
 CHART = Task("t0", "chart", "Plot sales per quarter.")
@@ -50,7 +52,8 @@ def test_more_defects_earn_less_and_kind_weights_scale_the_penalty():
 def test_components_name_every_term_and_multiply_to_the_reward():
     parts = reward_components(CHART, rendered(defect("low_contrast", 0.4)))
     assert parts["penalty_low_contrast"] == pytest.approx(0.2)
-    assert parts["reward"] == pytest.approx(parts["r_exec"] * parts["r_visual"])
+    assert parts["r_content"] == 1.0  # a prompt the generator did not make has no items
+    assert parts["reward"] == pytest.approx(parts["r_exec"] * parts["r_content"] * parts["r_visual"])
     assert all(0.0 <= v <= 1.0 for k, v in parts.items() if not k.startswith("penalty_"))
 
 
@@ -75,3 +78,17 @@ def test_a_failed_reference_and_unknown_kind_weights_raise():
         reward(CHART, rendered(), reference=RenderResult(ok=False, error="boom"))
     with pytest.raises(ValueError, match="kind_weights"):
         RewardConfig(kind_weights={"wobble": 1.0})
+
+
+def test_r_content_is_the_share_of_the_prompts_text_items_in_the_render():
+    """A synthetic chart whose render shows its title and only some of its bar labels."""
+    task = generate_tasks("chart", 1, seed=5, split="eval")[0]
+    fields = parse_prompt(task.prompt)
+    labels = [bar.split("=")[0] for bar in split_list(fields["bars"])]
+    shown = [fields["title"], *labels[:2]]
+    elements = [Element("Text", (10 * i, 0, 10 * i + 9, 9), (0, 1), text=f" {t} ")
+                for i, t in enumerate(shown)]
+    parts = reward_components(task, rendered(elements=elements))
+    assert parts["r_content"] == pytest.approx(3 / (1 + len(labels)))
+    assert parts["reward"] == pytest.approx(parts["r_content"] * parts["r_visual"])
+    assert reward_components(task, RenderResult(ok=False, error="x"))["r_content"] == 0.0

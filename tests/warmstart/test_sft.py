@@ -1,12 +1,13 @@
 """The warm-start's SFT: completion tokens that copy a prompt word weigh `content_weight`,
 the loss is the weighted mean of the per-token cross-entropy, and the copy stage's sequences
-are a random span copied."""
+are a random span copied, added to every corpus batch."""
 
 import torch
 
 from vsdpo.tasks import DOMAINS, generate_tasks
 from vsdpo.tasks.programs import solve, styles
 from vsdpo.warmstart.corpus import Example
+from vsdpo.warmstart import sft
 from vsdpo.warmstart.sft import IGNORE, batch_loss, build_model, collate, copy_sequences, encode
 from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, EOS, USER, format_prompt, train_tokenizer
 
@@ -57,3 +58,21 @@ def test_a_copy_sequence_completes_with_its_own_prompt_words_then_eos():
         lengths.add(len(span))
     assert min(lengths) >= 5 and max(lengths) <= 20 and len(lengths) > 5
     assert copy_sequences(TOKENIZER, 50, seed=0) == sequences != copy_sequences(TOKENIZER, 50, seed=1)
+
+
+def test_every_corpus_batch_holds_copy_per_batch_copy_sequences(monkeypatch):
+    student = encode([Example(format_prompt(t.prompt), solve(t, styles(t.domain)[0]))
+                      for t in TASKS[:6]], TOKENIZER, max_len=512)
+    copies = copy_sequences(TOKENIZER, 20, seed=0)
+    seen = []
+
+    def spy(model, parts, pad_id):
+        seen.append([len(part) for part in parts])
+        assert all(e in copies for e in parts[-1]) and not any(e in copies for e in parts[0])
+        return batch_loss(model, parts, pad_id)
+    monkeypatch.setattr(sft, "batch_loss", spy)
+    model = build_model(TOKENIZER, 32, 1, 2, 64, 512, seed=0)
+    losses = sft.train(model, student, [], pad_id=TOKENIZER.pad_token_id, steps=3, batch_size=4,
+                       feedback_fraction=0.0, lr=1e-3, warmup_steps=1, seed=0,
+                       log=lambda _: None, copy=copies, copy_per_batch=5)
+    assert seen == [[4, 0, 5]] * 3 and len(losses) == 3

@@ -59,7 +59,8 @@ def test_measure_reports_student_and_teacher_rates_on_eval_prompts(model_dir):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("steps", 0), ("copy_steps", -1), ("copy_batch_size", 0), ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0), ("content_weight", 0.5),
+    ("steps", 0), ("copy_steps", -1), ("copy_batch_size", 0), ("copy_per_batch", -1),
+    ("prone_fraction", 1.5), ("num_heads", 3), ("lr", 0.0), ("content_weight", 0.5),
 ])
 def test_a_bad_config_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -35,11 +35,14 @@ def prompt_items(task: Task) -> list[tuple[str, str]] | None:
     return [(kind, text) for kind, text in items if text]
 
 
-def content_fidelity(task: Task, result: RenderResult, code: str) -> float | None:
-    """The share of `prompt_items` present (0 for a render that failed), or None."""
+def content_fidelity(task: Task, result: RenderResult, code: str | None) -> float | None:
+    """The share of `prompt_items` present (0 for a render that failed), or None. Without
+    `code` a chart's values, which are read from it, are left out."""
     items = prompt_items(task)
     if items is None:
         return None
+    if code is None:
+        items = [(kind, text) for kind, text in items if kind == "text"]
     if not result.ok or not items:
         return 0.0 if not result.ok else 1.0
     drawn = "\n".join(_norm(e.text) for e in result.elements if e.text)

@@ -1,10 +1,11 @@
 """`vsdpo demo` (`make demo`): the main job on the embedded default, end to end.
 
 Warm-starts the tiny model (cached), trains Visual-SDPO with `torchrun` on K CPU processes,
-then evaluates the model before and after on the held-out synthetic prompts, prints the
-table (kept as `<run_dir>/eval.json`) and ends with the run's report (`vsdpo report`:
-`<run_dir>/report.html`). A finished run directory is reused (it resumes at its last step);
-delete it, or pass `--set run_dir=...`, to train again.
+then evaluates the model before and after on the held-out synthetic prompts (`EVAL_SAMPLES`
+programs each, for intervals tight enough to read), prints the table (kept as
+`<run_dir>/eval.json`) and ends with the run's report (`vsdpo report`: `<run_dir>/report.html`).
+A finished run directory is reused (it resumes at its last step); delete it, or pass
+`--set run_dir=...`, to train again.
 """
 
 import json
@@ -18,6 +19,8 @@ from vsdpo.config import load_config
 from vsdpo.train.evaluate import evaluate, format_table
 from vsdpo.train.model import resolve_model_path
 from vsdpo.train.report import write_report
+
+EVAL_SAMPLES = 4
 
 
 def run_demo(config_path: str, overrides: list[str], nproc: int) -> None:
@@ -34,7 +37,7 @@ def run_demo(config_path: str, overrides: list[str], nproc: int) -> None:
     columns = {}
     for name, path in (("before", "warmstart"), ("after", str(Path(cfg.run_dir) / "final"))):
         cfg_model = load_config(config_path, overrides + [f"model.path='{resolve_model_path(path)}'"])
-        columns[name] = evaluate(cfg_model)
+        columns[name] = evaluate(cfg_model, EVAL_SAMPLES)
     print(format_table(columns))
     (Path(cfg.run_dir) / "eval.json").write_text(json.dumps(columns, indent=1))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; per-step metrics in "

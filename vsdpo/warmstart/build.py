@@ -48,6 +48,7 @@ class WarmstartConfig:
     max_len: int = 1024  # tokens per sequence, prompt + completion
     copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
+    copy_per_batch: int = 16  # copy sequences added to every corpus batch (sft.py)
     steps: int = 660
     batch_size: int = 16
     feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
@@ -63,14 +64,17 @@ class WarmstartConfig:
                 raise ValueError(f"WarmstartConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("prone_fraction", "feedback_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"WarmstartConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ValueError(f"WarmstartConfig.{name} must be in [0, 1], "
+                                 f"got {getattr(self, name)}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"WarmstartConfig.hidden_size ({self.hidden_size}) must be a "
                              f"multiple of num_heads ({self.num_heads})")
         if self.content_weight < 1.0:
-            raise ValueError(f"WarmstartConfig.content_weight must be >= 1, got {self.content_weight}")
-        if self.copy_steps < 0:
-            raise ValueError(f"WarmstartConfig.copy_steps must be >= 0, got {self.copy_steps}")
+            raise ValueError("WarmstartConfig.content_weight must be >= 1, "
+                             f"got {self.content_weight}")
+        for name in ("copy_steps", "copy_per_batch"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"WarmstartConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ValueError(f"WarmstartConfig: lr must be > 0 and warmup_steps >= 0, got "
                              f"lr={self.lr}, warmup_steps={self.warmup_steps}")
@@ -78,7 +82,8 @@ class WarmstartConfig:
 
 def cache_key(config: WarmstartConfig) -> str:
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    digest.update(f"{torch.__version__} {transformers.__version__} {tokenizers.__version__}".encode())
+    versions = f"{torch.__version__} {transformers.__version__} {tokenizers.__version__}"
+    digest.update(versions.encode())
     root = Path(vsdpo.__file__).parent
     for package in _SOURCES:
         for path in sorted((root / package).glob("*.[pj][ys]")):
@@ -119,14 +124,15 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
                         c.intermediate_size, c.max_len, c.seed)
     student_ids, feedback_ids = (encode(part, tokenizer, c.max_len, c.content_weight)
                                  for part in (student, feedback))
-    copy_losses = train(model, copy_sequences(tokenizer, c.copy_steps * c.copy_batch_size, c.seed),
-                        [], pad_id=tokenizer.pad_token_id, steps=c.copy_steps,
+    copies = copy_sequences(tokenizer, c.copy_steps * c.copy_batch_size, c.seed)
+    copy_losses = train(model, copies, [], pad_id=tokenizer.pad_token_id, steps=c.copy_steps,
                         batch_size=c.copy_batch_size, feedback_fraction=0.0, lr=c.lr,
                         warmup_steps=c.warmup_steps, seed=c.seed, log=log, stage="copy",
                         decay=False)  # a decayed lr stalls the head's forming (LOG.md)
     losses = train(model, student_ids, feedback_ids, pad_id=tokenizer.pad_token_id,
                    steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
-                   lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log)
+                   lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log,
+                   copy=copies, copy_per_batch=c.copy_per_batch)
     shutil.rmtree(path, ignore_errors=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -12,7 +12,8 @@ Two kinds of `(prompt text, program)` pairs, both on train-split synthetic tasks
   teacher genuinely better than the student.
 
 In every example the title's topic word is made up: eval topics never occur in training, and
-a model that has seen real training topics writes one of those instead of copying the prompt's (LOG.md, "The warm-start copies after a copy stage").
+a model that has seen real training topics writes one of those instead of copying the
+prompt's (LOG.md, "The warm-start copies after a copy stage").
 
 `render_fn` and `context_fn` are parameters so tests can swap the render pool; by default
 they are `vsdpo.render.render` and `vsdpo.feedback.teacher_context`.
@@ -56,7 +57,8 @@ def with_made_up_topic(task: Task, rng: random.Random) -> Task:
 
 def train_tasks(num: int, seed: int, rng: random.Random) -> list[Task]:
     """Train-split tasks, each with a made-up topic."""
-    return [with_made_up_topic(t, rng) for t in generate_tasks(DOMAINS, num, seed=seed, split="train")]
+    tasks = generate_tasks(DOMAINS, num, seed=seed, split="train")
+    return [with_made_up_topic(t, rng) for t in tasks]
 
 
 def student_examples(num: int, seed: int, prone_fraction: float) -> list[Example]:

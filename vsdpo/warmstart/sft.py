@@ -17,7 +17,10 @@ Copying needs an induction head (attend to the token after an earlier copy of th
 one), and this model does not form one from the corpus within the build budget; it forms one
 within a few hundred steps on sequences that are nothing but a copy of random tokens, and then
 learns the corpus's copying (LOG.md, "The warm-start copies after a copy stage"). So
-`copy_sequences` are trained first.
+`copy_sequences` are trained first, and some are added to every corpus batch after: the word
+pieces that held-out titles split into (`ous`, `ics`, `port`) are never a target in the
+corpus, whose own words are whole tokens, and without the copies their output logits sink
+until the head's copy signal cannot lift them (LOG.md, "Copies in every batch").
 
 Shapes: B batch, T padded sequence length.
 """
@@ -99,7 +102,8 @@ def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int,
-                num_heads: int, intermediate_size: int, max_len: int, seed: int) -> LlamaForCausalLM:
+                num_heads: int, intermediate_size: int, max_len: int,
+                seed: int) -> LlamaForCausalLM:
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads,
@@ -140,8 +144,10 @@ def batch_loss(model: LlamaForCausalLM, parts: list[list[Encoded]], pad_id: int)
 def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encoded], *,
           pad_id: int, steps: int, batch_size: int, feedback_fraction: float, lr: float,
           warmup_steps: int, seed: int, log: Callable[[str], None] = print,
-          stage: str = "sft", decay: bool = True) -> list[float]:
-    """AdamW over `steps` mixed batches; returns the loss of every step."""
+          stage: str = "sft", decay: bool = True, copy: list[Encoded] = (),
+          copy_per_batch: int = 0) -> list[float]:
+    """AdamW over `steps` mixed batches, each with `copy_per_batch` of `copy` added; returns
+    the loss of every step."""
     rng = random.Random(f"sft:{seed}")
     num_feedback = round(batch_size * feedback_fraction) if feedback else 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01,
@@ -150,7 +156,8 @@ def train(model: LlamaForCausalLM, student: list[Encoded], feedback: list[Encode
     losses, start = [], time.perf_counter()
     for step in range(steps):
         parts = [rng.choices(student, k=batch_size - num_feedback),
-                 rng.choices(feedback, k=num_feedback)]
+                 rng.choices(feedback, k=num_feedback),
+                 rng.choices(copy, k=copy_per_batch) if copy else []]
         for group in optimizer.param_groups:
             group["lr"] = (lr_at(step, steps, warmup_steps, lr) if decay
                            else lr * min(1.0, (step + 1) / max(1, warmup_steps)))
