@@ -53,7 +53,8 @@ def test_components_name_every_term_and_multiply_to_the_reward():
     parts = reward_components(CHART, rendered(defect("low_contrast", 0.4)))
     assert parts["penalty_low_contrast"] == pytest.approx(0.2)
     assert parts["r_content"] == 1.0  # a prompt the generator did not make has no items
-    assert parts["reward"] == pytest.approx(parts["r_exec"] * parts["r_content"] * parts["r_visual"])
+    product = parts["r_exec"] * parts["r_content"] * parts["r_visual"]
+    assert parts["reward"] == pytest.approx(product)
     assert all(0.0 <= v <= 1.0 for k, v in parts.items() if not k.startswith("penalty_"))
 
 

@@ -6,8 +6,8 @@ import torch
 
 from vsdpo.tasks import DOMAINS, generate_tasks
 from vsdpo.tasks.programs import solve, styles
-from vsdpo.warmstart.corpus import Example
 from vsdpo.warmstart import sft
+from vsdpo.warmstart.corpus import Example
 from vsdpo.warmstart.sft import IGNORE, batch_loss, build_model, collate, copy_sequences, encode
 from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, EOS, USER, format_prompt, train_tokenizer
 
