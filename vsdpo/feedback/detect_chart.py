@@ -3,7 +3,9 @@
 Input is `vsdpo.render.chart_trace.ChartItem`s (an `Element` plus the rotated outline of a
 text and the data points in pixels, origin top-left), the figure size and the layout
 warnings matplotlib raised. Output is `Defect`s whose spans are the user lines of the
-artists to blame. The detectors run inside the chart sandbox, next to the live figure.
+artists to blame, plus each item's `extra_spans` (its tick styling, and the rc statements
+that decided its size: `vsdpo.render.chart_rc`). The detectors run inside the chart
+sandbox, next to the live figure.
 
 - overlapping tick labels: per axis, using the rotated text outline, so labels rotated out
   of each other's way are not reported;

@@ -35,9 +35,9 @@ from vsdpo.render.types import Element, Span
 
 USER_FILE = "<chart>"
 # Frames of these functions mean "matplotlib is laying out or drawing", not "the user set it".
-_LAYOUT_FUNCS = frozenset({"draw", "draw_wrapper", "tight_layout", "get_tightbbox",
-                           "_update_ticks", "get_window_extent", "print_figure", "savefig",
-                           "execute_constrained_layout", "_get_renderer"})
+LAYOUT_FUNCS = frozenset({"draw", "draw_wrapper", "tight_layout", "get_tightbbox",
+                          "_update_ticks", "get_window_extent", "print_figure", "savefig",
+                          "execute_constrained_layout", "_get_renderer"})
 _TICK_LABEL_METHODS = ("set_ticklabels", "set_ticks", "set_major_locator", "set_minor_locator",
                        "set_major_formatter", "set_minor_formatter", "set_units")
 _MAX_POINTS = 5000  # data points kept per artist for the legend check
@@ -50,7 +50,7 @@ def user_line() -> int | None:
         code = frame.f_code
         if code.co_filename == USER_FILE:
             return frame.f_lineno
-        if code.co_name in _LAYOUT_FUNCS:
+        if code.co_name in LAYOUT_FUNCS:
             return None
         frame = frame.f_back
     return None
@@ -106,7 +106,7 @@ class ChartItem:
     poly: np.ndarray | None = None                 # [4, 2] text outline (rotated)
     points: np.ndarray | None = None               # [P, 2] data vertices / offsets
     path_segments: bool = False                    # points form a polyline (Line2D)
-    artist: object = None                          # the live artist (patch hit tests)
+    artist: object = None                          # the live artist (hit tests, rc blame)
     axes: int | None = None                        # index of the owning axes item
     extra_spans: list[Span] = field(default_factory=list)
 
@@ -150,7 +150,7 @@ class _Extractor:
         element = Element(kind=type(t).__name__, bbox=self.box(bbox), span=self.span(line),
                           text=t.get_text(), role=role, parent=parent, color=_rgb(t.get_color()),
                           background=_rgb(background), font_size=float(t.get_fontsize()))
-        self.add(ChartItem(element, poly=self.outline(t, bbox), axes=axes))
+        self.add(ChartItem(element, poly=self.outline(t, bbox), artist=t, axes=axes))
 
     def outline(self, t, bbox) -> np.ndarray:
         """The text's rotated rectangle: the axis-aligned box only for multiples of 90°."""

@@ -42,7 +42,7 @@ from matplotlib.transforms import Bbox  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
-from vsdpo.render import chart_sandbox, chart_trace  # noqa: E402
+from vsdpo.render import chart_rc, chart_sandbox, chart_trace  # noqa: E402
 
 MAX_REPLY_BYTES = 64 << 20
 _PR_SET_PDEATHSIG = 1
@@ -98,6 +98,7 @@ def warm_up() -> None:
 
     Image.init()
     chart_trace.install()
+    chart_rc.install()
     _install_capture()
     fig, ax = plt.subplots()
     ax.bar(["a", "b"], [1, 2], label="x")
@@ -217,6 +218,7 @@ def run_chart(code: str, dpi: int) -> dict:
             fig.set_dpi(dpi)
             fig.canvas.draw()
             items = chart_trace.extract(fig, fig.canvas.get_renderer(), code)
+            chart_rc.add_causes(fig, items, code)
             png, width, height = _image(fig, items)
         except Exception as exc:  # noqa: BLE001
             return {"ok": False, "error": user_traceback(exc, "while drawing the figure:\n")}
