@@ -50,3 +50,22 @@ def test_sheet_rules_keep_selectors_and_skip_comments_and_media_wrappers():
 def test_tagging_stops_at_the_tag_cap():
     code = "<div>" + "<span>x</span>" * 1000 + "</div>"
     assert tag_source(code, max_tags=10).html.count(SRC_ATTR) == 10
+
+
+def test_each_class_token_is_kept_with_its_own_span():
+    code = '<p id=x class=" text-4xl  md:leading-8 ">a</p><b class=lead>b</b>'
+    classes = tag_source(code).classes
+    assert [[(t, code[slice(*s)]) for t, s in tokens] for tokens in classes.values()] == [
+        [("text-4xl", "text-4xl"), ("md:leading-8", "md:leading-8")], [("lead", "lead")]]
+
+
+def test_a_selector_list_gives_one_rule_per_selector_with_its_specificity():
+    css = ("<style>h1, #top .nav > a:hover, :where(.x) p, a:not(.b, #c)::before "
+           "{ color: red !important }</style>")
+    rules = tag_source(css).rules
+    assert [(r.selector, r.specificity) for r in rules] == [
+        ("h1", (0, 0, 1)), ("#top .nav > a:hover", (1, 2, 1)), (":where(.x) p", (0, 0, 1)),
+        ("a:not(.b, #c)::before", (1, 0, 2))]
+    (decl,) = rules[0].declarations
+    assert (decl.value, decl.important) == ("red", True)
+    assert css[slice(*decl.span)] == "color: red !important"

@@ -2,25 +2,25 @@
 
 Each detector reads the probe's measured boxes and returns `Defect`s whose message carries
 the measured numbers and whose spans blame the element's start tag plus the CSS
-declarations that caused it. Severity grows with how much is wrong (the fraction hidden,
-overlapped or outside, how far below the contrast threshold).
+declarations that caused it, wherever they sit: inherited from an ancestor, imposed by a
+constraining one, or a utility class (`css_blame.py`). Severity grows with how much is wrong
+(the fraction hidden, overlapped or outside, how far below the contrast threshold).
 
 Run a page through them with `vsdpo render page.html`.
 """
 
 from dataclasses import dataclass
 
-from vsdpo.feedback.css_blame import Blamer
+from vsdpo.feedback.css_blame import PAGE, Blamer
 from vsdpo.render.probe import Probe
 from vsdpo.render.source_map import SourceMap
-from vsdpo.render.types import BBox, Defect
+from vsdpo.render.types import BBox, Defect, Span
 
 REPLACED = {"img", "svg", "video", "canvas", "input", "button", "select", "textarea",
             "iframe", "object", "embed", "math"}
 IMAGES = {"img", "svg", "video", "canvas", "picture"}
 FIELDS = {"input", "textarea", "select"}
 CLIPPING = {"hidden", "clip"}
-PAGE = {"html", "body"}
 CELL, CELL_ITEMS = 128, 64  # the overlap grid: cell size in px, items compared per cell
 MAX_PER_KIND = 20  # the most severe defects of each kind are reported
 
@@ -86,16 +86,6 @@ def _container(probe: Probe, i: int) -> int:
     return i
 
 
-def _width_chain(probe: Probe, i: int) -> list[int]:
-    """Element i and the ancestors that share its width: where a fixed width may be set."""
-    chain, w = [i], probe.box[i][2] - probe.box[i][0]
-    p = probe.parent[i]
-    while p >= 0 and len(chain) < 4 and abs(probe.box[p][2] - probe.box[p][0] - w) <= 1:
-        chain.append(p)
-        p = probe.parent[p]
-    return [c for c in chain if probe.tag[c] not in PAGE]
-
-
 def _candidate_pairs(items: list[tuple[BBox, int]]) -> set[tuple[int, int]]:
     """Index pairs of items whose boxes share a grid cell: O(n) for spread-out pages."""
     cells: dict[tuple[int, int], list[int]] = {}
@@ -140,20 +130,27 @@ def detect_overlap(probe: Probe, blame: Blamer) -> list[Defect]:
             "overlap", x, _severity(frac),
             f"{_label(probe, i)} and {_label(probe, j)} overlap by {w:.0f}×{h:.0f}px "
             f"({frac:.0%} of the smaller)",
-            blame.union(blame.spans(i, fam), blame.spans(j, fam))))
+            blame.union(blame.spans(i, fam), blame.spans(j, fam),
+                        blame.placement(i), blame.placement(j))))
     return defects
 
 
-def _clipper(probe: Probe, start: int, ext: BBox) -> tuple[int, BBox] | None:
-    """The nearest ancestor-or-self that hides part of `ext` with overflow hidden/clip."""
+def _outside(ext: BBox, b: BBox) -> tuple[bool, bool]:
+    """Whether `ext` leaves box b horizontally, vertically (by more than a pixel)."""
+    return (ext[0] < b[0] - 1 or ext[2] > b[2] + 1), (ext[1] < b[1] - 1 or ext[3] > b[3] + 1)
+
+
+def _clipper(probe: Probe, start: int, ext: BBox) -> tuple[int, BBox, bool, bool] | None:
+    """The nearest ancestor-or-self that hides part of `ext` with overflow hidden/clip, and
+    whether it cuts it horizontally, vertically."""
     i = start
     while i >= 0:
         ox, oy = probe.overflow[i][:2]
         b = probe.box[i]
-        cut_x = ox in CLIPPING and (ext[0] < b[0] - 1 or ext[2] > b[2] + 1)
-        cut_y = oy in CLIPPING and (ext[1] < b[1] - 1 or ext[3] > b[3] + 1)
+        out_x, out_y = _outside(ext, b)
+        cut_x, cut_y = ox in CLIPPING and out_x, oy in CLIPPING and out_y
         if (cut_x or cut_y) and _area(_intersect(ext, b)) > 0:
-            return i, b
+            return i, b, cut_x, cut_y
         i = probe.parent[i]
     return None
 
@@ -172,12 +169,18 @@ def _clipped(probe: Probe, blame: Blamer, t: int, ext: BBox) -> tuple[int, Defec
     clip = _clipper(probe, _container(probe, t), ext)
     if clip is None:
         return None
-    a, b = clip
+    a, b, cut_x, cut_y = clip
     msg, frac = _overflow_message(ext, b)
     if frac <= 0.01:
         return None
-    spans = blame.union(blame.spans(a, ("overflow", "width", "height")),
-                        blame.spans(t, ("white-space",)))
+    # the clipping box's overflow and its size on the cut axis; nowrap text, when cut across
+    parts = [blame.spans(t)]
+    if cut_x:
+        parts += [blame.spans(a, ("overflow-x",)), blame.constraint(a, "x"),
+                  blame.spans(t, ("white-space",))]
+    if cut_y:
+        parts += [blame.spans(a, ("overflow-y",)), blame.constraint(a, "y")]
+    spans = blame.union(*parts)
     return a, Defect("clipped_text", _union([ext, b]), _severity(frac),
                      f"{_label(probe, t)} is cut off by overflow:hidden on <{probe.tag[a]}>: {msg}",
                      spans)
@@ -192,8 +195,14 @@ def _overflowing(probe: Probe, blame: Blamer, t: int, ext: BBox) -> tuple[int, D
     msg, frac = _overflow_message(ext, b)
     if frac <= 0.01:
         return None
-    chain = [blame.spans(k, ("width", "height", "white-space")) for k in _width_chain(probe, c)]
-    spans = blame.union(*chain, blame.spans(t, ("white-space", "font-size")))
+    # the size that holds the text in, and what makes the text wide (or tall)
+    out_x, out_y = _outside(ext, b)
+    parts = [blame.spans(c), blame.spans(t, ("font-size",))]
+    if out_x:
+        parts += [blame.constraint(c, "x"), blame.spans(t, ("white-space",))]
+    if out_y:
+        parts += [blame.constraint(c, "y"), blame.spans(t, ("line-height",))]
+    spans = blame.union(*parts)
     return c, Defect("text_overflow", _union([ext, b]), _severity(frac),
                      f"{_label(probe, t)} overflows <{probe.tag[c]}>: {msg}", spans)
 
@@ -248,15 +257,26 @@ def detect_off_canvas(probe: Probe, blame: Blamer, canvas: Canvas) -> list[Defec
         if clip is not None and probe.tag[clip[0]] not in PAGE:
             continue  # hidden by an overflow box before it reaches the edge
         reported.add(i)
-        c = _container(probe, i)
-        chain = [blame.spans(k, ("width", "position", "margin")) for k in _width_chain(probe, c)]
         where = f"the {w}×{h} slide" if canvas.domain == "slide" else f"the {w}px-wide viewport"
         defects.append(Defect(
             "off_canvas", ext, _severity(outside),
             f"{_label(probe, i)} spans x {ext[0]:.0f}–{ext[2]:.0f}, y {ext[1]:.0f}–{ext[3]:.0f}: "
             f"{outside:.0%} of it is outside {where}",
-            blame.union(*chain, blame.spans(i, ("position", "margin", "width", "white-space")))))
+            _off_canvas_blame(probe, blame, i, ext, (x0, x0, w, h))))
     return defects
+
+
+def _off_canvas_blame(probe: Probe, blame: Blamer, i: int, ext: BBox, page: BBox) -> list[Span]:
+    """What puts element i outside: its place and margins; past a side, its width and nowrap
+    text; past the bottom, the size of its text (taller lines push it down)."""
+    out_x, out_y = _outside(ext, page)
+    parts = [blame.spans(i, ("margin", "width")), blame.placement(i)]
+    if out_x:
+        parts.append(blame.constraint(_container(probe, i), "x"))
+    text = (("white-space",) if out_x else ()) + (("font-size", "line-height") if out_y else ())
+    if probe.text_rects[i]:
+        parts.append(blame.spans(i, text))
+    return blame.union(*parts)
 
 
 def _luminance(rgb) -> float:
