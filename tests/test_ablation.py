@@ -1,5 +1,6 @@
-"""`bench/ablation.py --quick`: every method trains from the same model and is evaluated
-before and after; the JSON, the plot and the table come out with intervals."""
+"""`bench/ablation.py --quick`: every arm trains from the same model and is evaluated before
+and after; the JSON (curves, per-sample rows, the paired report), the plot and the table come
+out."""
 
 import json
 import os
@@ -10,28 +11,58 @@ from pathlib import Path
 from vsdpo.train.tiny import save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
+ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit", "opsd"]
 
 
-def test_quick_ablation_writes_curves_plot_and_table(tmp_path):
+def test_quick_ablation_writes_curves_rows_report_plot_and_table(tmp_path):
     model = save_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "ablation.py"), "--quick", "--set",
-         f"model.path='{model}'", "--out", str(tmp_path / "out")],
+         f"model.path='{model}'", "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
         env=os.environ | {"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    (result,) = (tmp_path / "out").glob("ablation_*_quick.json")
-    payload = json.loads(result.read_text())
-    methods = ["grpo", "sdpo", "visual_sdpo", "opsd"]
-    assert list(payload["curves"]) == methods == list(payload["table"])
-    for seeds in payload["curves"].values():
-        (points,) = seeds
-        assert [p["step"] for p in points] == [0, 1] and points[1]["rollouts"] == 2
-        assert {"reward", "defect_rate", "content_fidelity"} <= points[-1]["metrics"].keys()
-    for row in payload["table"].values():
-        final = row["final"]
-        assert final["reward@lo"] <= final["reward"] <= final["reward@hi"]
-        assert "rollouts_to_grpo_final_defect_rate" in row
-    assert result.with_suffix(".png").stat().st_size > 10_000
-    table = result.with_suffix(".md").read_text()
-    assert all(f"| {m} |" in table for m in methods) and "wall time" in table
+    payload = json.loads((out / "ablation.json").read_text())
+    assert list(payload["arms"]) == ARMS
+    assert payload["arms"]["random_credit"]["settings"]["credit"] == "random"
+    assert payload["arms"]["sdpo"]["settings"]["teacher_sees"] == "plain"
+    step0 = []
+    for arm in payload["arms"].values():
+        run = arm["seeds"]["0"]
+        assert run["steps"] == [0, 1] and run["rollouts"] == [0, 2]
+        assert all(len(run[k]) == 2 for k in ("defect_rate", "content_fidelity", "reward"))
+        rows = run["samples"]
+        assert rows["prompt"] == [0, 0, 1, 1, 2, 2]  # 3 held-out prompts × 2 samples
+        assert all(len(rows[k]) == 2 and len(rows[k][0]) == 6
+                   for k in ("defect_rate", "content_fidelity", "reward"))
+        assert set(run["train"]) >= {"grad_norm_kl", "grad_norm_pg", "divergence_blamed"}
+        step0.append([rows[k][0] for k in ("defect_rate", "reward")])
+    assert all(s == step0[0] for s in step0)  # every arm starts from the same eval
+    report = payload["report"]
+    pair = report["paired"]["visual_sdpo - grpo"]
+    assert pair["defect_auc"]["lo"] <= pair["defect_auc"]["mean"] <= pair["defect_auc"]["hi"]
+    assert {"seeds_defect_auc_below_both", "content_non_inferior"} <= report["verdict"].keys()
+    assert (out / "ablation.png").stat().st_size > 10_000
+    table = (out / "ablation.md").read_text()
+    assert all(f"| {arm} |" in table for arm in ARMS) and "wall time" in table
+    assert "| visual_sdpo - random_credit |" in table
+
+
+def test_seeds_split_over_two_jobs_merge_into_one_report(tmp_path):
+    model = save_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ablation.py"), "--quick", "--set",
+         f"model.path='{model}'", "--out", str(out), "--seeds", "0,1", "--jobs", "2",
+         "--arms", "grpo", "visual_sdpo"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    payload = json.loads((out / "ablation.json").read_text())
+    assert list(payload["arms"]) == ["grpo", "visual_sdpo"]
+    assert all(list(a["seeds"]) == ["0", "1"] for a in payload["arms"].values())
+    assert payload["report"]["paired"]["visual_sdpo - grpo"]["seeds"] == ["0", "1"]
+    for j in (0, 1):  # each job kept its own seed's results
+        part = json.loads((out / f"job{j}" / "ablation.json").read_text())
+        assert [list(a["seeds"]) for a in part["arms"].values()] == [[str(j)]] * 2

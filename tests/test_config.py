@@ -34,7 +34,9 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("train.steps=2.5", "train.steps must be an int, got 2.5"),
     ("model.compile=3", "model.compile must be a bool"),
     ("train.teacher=ema2", "train.teacher must be live, ema or frozen"),
-    ("feedback.teacher_sees=code", "feedback.teacher_sees must be 'render' or 'reference'"),
+    ("feedback.teacher_sees=render", "feedback.teacher_sees must be 'traced', 'plain' or "
+     "'reference', got 'render'"),
+    ("feedback.credit=blamed", "feedback.credit must be 'traced' or 'random'"),
     ("train.alpha=0.5", "train.alpha must be >= 1"),
     ("loss.temperature=0.7", "loss.temperature (0.7) must equal rollout.temperature (1.0)"),
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),
@@ -62,8 +64,11 @@ def test_switching_off_both_loss_terms_is_refused():
 
 def test_the_ablations_are_valid_configs():
     grpo = load_config(None, BASE + ["loss.kl_coef=0"])
-    sdpo = load_config(None, BASE + ["train.alpha=1"])
+    sdpo = load_config(None, BASE + ["feedback.teacher_sees=plain", "train.alpha=1"])
+    control = load_config(None, BASE + ["feedback.credit=random"])
     assert grpo.loss.kl_coef == 0 and sdpo.train.alpha == 1.0
+    assert sdpo.feedback.teacher_sees == "plain" and control.feedback.credit == "random"
+    assert (grpo.feedback.teacher_sees, grpo.feedback.credit) == ("traced", "traced")
 
 
 def test_a_missing_model_directory_says_what_to_use_instead(tmp_path):

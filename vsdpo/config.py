@@ -60,8 +60,12 @@ class RolloutConfig:
 @dataclass
 class FeedbackConfig:
     sibling: bool = True          # show the best sibling's code to the teacher
-    teacher_sees: str = "render"  # render: the defect report; reference: the task's reference
-                                  # program instead (OPSD-style), where the task has one
+    teacher_sees: str = "traced"  # traced: the defect report with blamed lines and code;
+                                  # plain: each defect's kind and message only (SDPO);
+                                  # reference: the task's reference program instead
+                                  # (OPSD-style), where the task has one
+    credit: str = "traced"        # traced: weight up the blamed statements; random: as many
+                                  # statements, same r, drawn at random (the control)
     scale_by_std: bool = True     # GRPO advantage normalisation
     screenshot: str = "boxed"     # vision-language teacher: the student's render with defect
                                   # boxes drawn on it (boxed), as rendered (plain), or none
@@ -143,8 +147,11 @@ def check_config(cfg: Config) -> None:
     t, r, loss = cfg.train, cfg.rollout, cfg.loss
     _require(t.teacher in ("live", "ema", "frozen"), "train.teacher",
              f"must be live, ema or frozen, got {t.teacher!r}")
-    _require(cfg.feedback.teacher_sees in ("render", "reference"), "feedback.teacher_sees",
-             f"must be 'render' or 'reference', got {cfg.feedback.teacher_sees!r}")
+    _require(cfg.feedback.teacher_sees in ("traced", "plain", "reference"),
+             "feedback.teacher_sees", "must be 'traced', 'plain' or 'reference', "
+             f"got {cfg.feedback.teacher_sees!r}")
+    _require(cfg.feedback.credit in ("traced", "random"), "feedback.credit",
+             f"must be 'traced' or 'random', got {cfg.feedback.credit!r}")
     _require(0.0 < t.ema_rate <= 1.0, "train.ema_rate", f"must be in (0, 1], got {t.ema_rate}")
     _require(t.alpha >= 1.0, "train.alpha", f"must be >= 1 (1 = uniform credit), got {t.alpha}")
     _require(loss.kl_coef > 0 or loss.pg_coef > 0, "loss.kl_coef",

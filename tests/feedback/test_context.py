@@ -41,6 +41,16 @@ def test_prompt_comes_first_then_the_rubric_then_the_instruction():
     assert "line 3: ax.bar(['Q1', 'Q2'], [3, 4])" in text
 
 
+def test_the_plain_rubric_gives_each_defects_kind_and_message_without_lines_or_code():
+    text = teacher_context(TASK, with_defects(0.9, 0.4), code=CODE, traced=False)
+    assert text.startswith(TASK.prompt) and text.endswith(INSTRUCTION)
+    assert "- clipped_text (severity 0.90): measurement 0" in text
+    assert "- overlap (severity 0.40): measurement 1" in text
+    assert "line" not in text.lower() and "ax." not in text and " px" not in text
+    error = RenderResult(ok=False, error="Traceback ...\nNameError: name 'y'")
+    assert "NameError: name 'y'" in teacher_context(TASK, error, code=CODE, traced=False)
+
+
 def test_failed_code_gives_the_last_lines_of_its_traceback():
     error = "Traceback (most recent call last):\n" + "".join(
         f'  File "chart.py", line {i}, in f{i}\n' for i in range(40)) + "NameError: name 'y'"

@@ -84,9 +84,9 @@ def test_a_failed_reference_and_unknown_kind_weights_raise():
 def test_r_content_is_the_share_of_the_prompts_text_items_in_the_render():
     """A synthetic chart whose render shows its title and only some of its bar labels."""
     task = generate_tasks("chart", 1, seed=5, split="eval")[0]
-    fields = parse_prompt(task.prompt)
-    labels = [bar.split("=")[0] for bar in split_list(fields["bars"])]
-    shown = [fields["title"], *labels[:2]]
+    p = parse_prompt(task.prompt)
+    labels = [bar.split("=")[0] for block in p.blocks for bar in split_list(block)]
+    shown = [p.title, *labels[:2]]
     elements = [Element("Text", (10 * i, 0, 10 * i + 9, 9), (0, 1), text=f" {t} ")
                 for i, t in enumerate(shown)]
     parts = reward_components(task, rendered(elements=elements))

@@ -1,51 +1,62 @@
-"""Solution styles against the real render pool (Chromium, sandboxed matplotlib): robust
-programs render clean on every prompt; prone ones show the intended defect exactly on the
-risky prompts."""
+"""Solution styles against the real render pool (Chromium, sandboxed matplotlib): each block's
+defect follows its own risk and style, and shows inside that block only; robust programs
+render clean; every program draws all of its prompt's items."""
+
+import random
 
 import pytest
 
+from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, render
 from vsdpo.tasks import DOMAINS
-from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, solve, styles
-from vsdpo.tasks.synthetic import generate_tasks, is_risky
+from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, block_spans, solve, styles
+from vsdpo.tasks.synthetic import generate_tasks, risky_blocks
 
-INTENDED = {"chart": "overlap", "web": "text_overflow", "slide": "off_canvas"}
+INTENDED = {"chart": {"overlap"}, "web": {"text_overflow", "clipped_text"}, "slide": {"off_canvas"}}
 
 
 @pytest.fixture(scope="module")
 def rendered():
-    """(task, style, result) for 8 tasks per domain, half of them eval-split, every style."""
+    """(task, per-block styles, code, result): 8 tasks per domain, half of them eval-split,
+    every single style and two random mixes each."""
     tasks = generate_tasks(DOMAINS, 12, seed=11) + generate_tasks(DOMAINS, 12, seed=11, split="eval")
-    cases = [(t, s) for t in tasks for s in styles(t.domain)]
-    results = render([Artifact(t.domain, solve(t, s)) for t, s in cases])
-    return [(t, s, r) for (t, s), r in zip(cases, results)]
+    rng = random.Random(0)
+    cases = []
+    for t in tasks:
+        mixes = [[rng.choice(styles(t.domain)) for _ in range(3)] for _ in range(2)]
+        cases += [(t, [s] * 3) for s in styles(t.domain)] + [(t, m) for m in mixes]
+    codes = [solve(t, s) for t, s in cases]
+    results = render([Artifact(t.domain, c) for (t, _), c in zip(cases, codes)])
+    return [(t, s, c, r) for (t, s), c, r in zip(cases, codes, results)]
 
 
-def test_the_rendered_sample_has_risky_and_safe_prompts_of_every_domain(rendered):
-    for domain in DOMAINS:
-        risk = {is_risky(t.prompt) for t, _, _ in rendered if t.domain == domain}
-        assert risk == {True, False}, domain
+def _blocks_with_defects(code: str, domain: str, result) -> list[bool]:
+    return [any(s < end and start < e for d in result.defects for s, e in d.spans)
+            for start, end in block_spans(code, domain)]
 
 
-def test_every_program_executes(rendered):
-    failed = [(t.prompt, s, r.error) for t, s, r in rendered if not r.ok]
-    assert not failed
+def test_every_program_executes_and_draws_all_its_items(rendered):
+    bad = [(t.prompt, s, r.error) for t, s, c, r in rendered
+           if not r.ok or content_fidelity(t, r, c) != 1.0]
+    assert not bad
 
 
 def test_robust_programs_render_without_defects(rendered):
-    bad = [(t.prompt, s, [d.message for d in r.defects]) for t, s, r in rendered
-           if s in ROBUST_STYLES[t.domain] and r.defects]
+    bad = [(t.prompt, s, [d.message for d in r.defects]) for t, s, _, r in rendered
+           if all(x in ROBUST_STYLES[t.domain] for x in s) and r.defects]
     assert not bad
 
 
-def test_prone_programs_are_clean_on_safe_prompts(rendered):
-    bad = [(t.prompt, s, [d.message for d in r.defects]) for t, s, r in rendered
-           if s in PRONE_STYLES[t.domain] and not is_risky(t.prompt) and r.defects]
+def test_a_block_shows_a_defect_exactly_when_it_is_risky_and_prone(rendered):
+    bad = []
+    for t, s, code, r in rendered:
+        want = [risky and style in PRONE_STYLES[t.domain]
+                for risky, style in zip(risky_blocks(t.prompt), s)]
+        if _blocks_with_defects(code, t.domain, r) != want:
+            bad.append((t.prompt, s, want, [d.message for d in r.defects]))
     assert not bad
 
 
-def test_prone_programs_show_the_intended_defect_on_risky_prompts(rendered):
-    missing = [(t.prompt, s, [d.kind for d in r.defects]) for t, s, r in rendered
-               if s in PRONE_STYLES[t.domain] and is_risky(t.prompt)
-               and INTENDED[t.domain] not in {d.kind for d in r.defects}]
-    assert not missing
+def test_the_defects_are_of_the_intended_kinds(rendered):
+    kinds = {(t.domain, d.kind) for t, _, _, r in rendered for d in r.defects}
+    assert kinds and all(k in INTENDED[domain] for domain, k in kinds), kinds

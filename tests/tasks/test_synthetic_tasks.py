@@ -1,10 +1,12 @@
-"""The synthetic task generator: seeded, split-disjoint, every domain, both risk levels."""
+"""The synthetic task generator: seeded, split-disjoint, every domain, three blocks each drawn
+risky or safe on its own."""
 
 import pytest
 
 from vsdpo.tasks import DOMAINS, load_tasks, save_tasks
-from vsdpo.tasks.programs import ROBUST_STYLES, parse_prompt, solve, styles
-from vsdpo.tasks.synthetic import generate_tasks, is_risky
+from vsdpo.tasks.programs import (NUM_BLOCKS, ROBUST_STYLES, block_spans, parse_prompt, solve,
+                                  style_spans, styles)
+from vsdpo.tasks.synthetic import generate_tasks, risky_blocks
 
 
 def test_the_same_seed_gives_the_same_tasks_and_another_seed_other_tasks():
@@ -19,37 +21,53 @@ def test_train_and_eval_prompts_are_disjoint_even_across_many_seeds():
     held = {t.prompt for s in range(5) for t in generate_tasks(DOMAINS, 300, seed=s, split="eval")}
     assert len(train) > 1400 and len(held) > 1400
     assert not train & held
-    train_titles = {parse_prompt(p)["title"].split()[0] for p in train}
-    held_titles = {parse_prompt(p)["title"].split()[0] for p in held}
+    train_titles = {parse_prompt(p).title.split()[0] for p in train}
+    held_titles = {parse_prompt(p).title.split()[0] for p in held}
     assert not train_titles & held_titles
 
 
-def test_every_domain_gets_prompts_of_both_risk_levels():
-    tasks = generate_tasks(DOMAINS, 90, seed=0, split="eval")
+def test_each_block_is_risky_on_its_own_in_every_domain():
+    tasks = generate_tasks(DOMAINS, 300, seed=0, split="eval")
     for domain in DOMAINS:
-        mine = [t for t in tasks if t.domain == domain]
-        assert len(mine) == 30
-        assert all(t.prompt.startswith(f"{domain}: ") for t in mine)
-        risky = sum(is_risky(t.prompt) for t in mine)
-        assert 5 <= risky <= 25, f"{domain}: {risky}/30 risky"
+        mine = [risky_blocks(t.prompt) for t in tasks if t.domain == domain]
+        assert len(mine) == 100 and all(len(r) == NUM_BLOCKS for r in mine)
+        for k in range(NUM_BLOCKS):
+            share = sum(r[k] for r in mine) / len(mine)
+            assert 0.35 <= share <= 0.65, (domain, k, share)
+        mixed = sum(0 < sum(r) < NUM_BLOCKS for r in mine)
+        assert mixed >= 50, f"{domain}: only {mixed}/100 prompts mix risky and safe blocks"
 
 
-def test_prompts_parse_back_into_the_fields_the_programs_use():
+def test_prompts_parse_back_into_the_blocks_the_programs_draw():
     chart, web, slide = generate_tasks(DOMAINS, 3, seed=1)
-    assert set(parse_prompt(chart.prompt)) == {"chart", "title", "bars"}
-    assert set(parse_prompt(web.prompt)) == {"web", "title", "text"}
-    assert set(parse_prompt(slide.prompt)) == {"slide", "title", "bullets"}
-    for bar in parse_prompt(chart.prompt)["bars"].split("; "):
-        label, value = bar.split("=")
-        assert f"ax.bar('{label}', {value})" in solve(chart, "plain")
+    for task in (chart, web, slide):
+        p = parse_prompt(task.prompt)
+        assert p.domain == task.domain and p.title and len(p.blocks) == NUM_BLOCKS
+    code = solve(chart, "flat")
+    for k, block in enumerate(parse_prompt(chart.prompt).blocks):
+        for bar in block.split("; "):
+            label, value = bar.split("=")
+            assert f"axes[{k}].bar('{label}', {value})" in code
+
+
+def test_every_block_and_its_style_statement_are_found_in_the_program():
+    for task in generate_tasks(DOMAINS, 30, seed=2):
+        prone, robust = styles(task.domain)[0], ROBUST_STYLES[task.domain][0]
+        code = solve(task, [prone, robust, prone])
+        blocks, stated = block_spans(code, task.domain), style_spans(code, task.domain)
+        assert len(blocks) == len(stated) == NUM_BLOCKS
+        for (start, end), style in zip(blocks, stated):
+            assert style is None or start <= style[0] < style[1] <= end
+        choice = [code[slice(*s)].replace(f"[{k}]", "[k]") if s else None
+                  for k, s in enumerate(stated)]
+        assert choice[0] is not None and choice[0] == choice[2] != choice[1]
 
 
 def test_programs_are_short_enough_for_a_tiny_model():
     tasks = generate_tasks(DOMAINS, 300, seed=0) + generate_tasks(DOMAINS, 300, seed=0, split="eval")
     for task in tasks:
-        limit = 400 if task.domain == "chart" else 600
         for style in styles(task.domain):
-            assert len(solve(task, style)) <= limit, (task.prompt, style)
+            assert len(solve(task, style)) <= 1000, (task.prompt, style)
 
 
 def test_tasks_round_trip_through_jsonl_with_a_robust_reference(tmp_path):
@@ -69,7 +87,9 @@ def test_bad_generator_arguments_raise_naming_the_argument(kwargs, name):
         generate_tasks(**kwargs)
 
 
-def test_an_unknown_style_raises_naming_the_known_ones():
+def test_an_unknown_style_or_a_wrong_count_raises_naming_the_known_ones():
     task = generate_tasks("slide", 1)[0]
-    with pytest.raises(ValueError, match="columns"):
+    with pytest.raises(ValueError, match="small"):
         solve(task, "barh")
+    with pytest.raises(ValueError, match="one per block"):
+        solve(task, ["small", "large"])

@@ -165,5 +165,6 @@ def test_credit_on_a_fenced_chart_lands_exactly_on_the_guilty_statement():
     g0 = text.index(GUILTY)
     guilty = [s < g0 + len(GUILTY) and g0 < e for s, e in offsets]
     assert sum(guilty) >= 3 and scored.credit_T.shape == (len(ids),)
-    assert [w > 1.0 for w in scored.credit_T.tolist()] == guilty
+    unblamed = scored.credit_T.min()  # weights have mean 1 per sequence: unblamed ones < 1
+    assert [w > unblamed for w in scored.credit_T.tolist()] == guilty
     assert "line 6: ax.set_xticklabels(names)" in scored.context  # lines of the code, not the text

@@ -1,8 +1,9 @@
-"""The reward sees the task: a clean render that drops what was asked for (half the bars or
-bullets, the title, the text) scores lower than one that keeps it, on the embedded tasks by at
+"""The reward sees the task: a clean render that drops what was asked for (half of each
+block's bars or bullets, the title, a card) scores lower than one that keeps it, on the embedded tasks by at
 least the share of items dropped, and on real fixtures against the reference render."""
 
 import asyncio
+import dataclasses
 import re
 
 import pytest
@@ -13,23 +14,27 @@ from vsdpo.feedback.fidelity import prompt_items
 from vsdpo.render import Artifact, RenderConfig, RenderPool, render
 from vsdpo.render.chart import ChartConfig
 from vsdpo.rollout import Completion
-from vsdpo.tasks.programs import ROBUST_STYLES, parse_prompt, solve, split_list
+from vsdpo.tasks.programs import ROBUST_STYLES, parse_prompt, prompt_text, solve, split_list
 from vsdpo.tasks.synthetic import generate_tasks
 from vsdpo.tasks.task import Task
 from vsdpo.train.score import RenderScorer
 
 CONFIG = RenderConfig(num_browsers=1, timeout_s=60, chart=ChartConfig(timeout_s=60, workers=1))
-DROPS = {"chart": ("bars", "title"), "web": ("title", "text"), "slide": ("bullets", "title")}
+DROPS = {"chart": ("items", "title"), "web": ("title", "block"), "slide": ("items", "title")}
 
 
-def _dropped(task: Task, field: str) -> Task:
-    """The task's prompt with half of a list field's items, or an empty text field."""
-    fields = parse_prompt(task.prompt)
-    items = split_list(fields[field]) if field in ("bars", "bullets") else None
-    fields[field] = "; ".join(items[: len(items) // 2]) if items else ""
-    head, *rest = task.prompt.split(" | ")
-    prompt = " | ".join([head, *(f"{k}: {fields[k]}" for k in (p.split(": ")[0] for p in rest))])
-    return Task(task.id, task.domain, prompt)
+def _dropped(task: Task, what: str) -> Task:
+    """The task's prompt with half of each block's items, an empty title, or an empty
+    first block (a web card's title)."""
+    p = parse_prompt(task.prompt)
+    if what == "title":
+        p = dataclasses.replace(p, title="")
+    elif what == "block":
+        p = dataclasses.replace(p, blocks=("", *p.blocks[1:]))
+    else:
+        p = dataclasses.replace(p, blocks=tuple("; ".join(split_list(b)[:len(split_list(b)) // 2])
+                                                for b in p.blocks))
+    return Task(task.id, task.domain, prompt_text(p))
 
 
 def _texts(task: Task) -> list[str]:

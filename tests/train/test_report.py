@@ -59,7 +59,8 @@ def test_the_report_shows_the_curves_the_renders_and_the_logged_credit_of_each_t
         for t, weight, background in code["tokens"]:
             assert weight == sample["weights"][t]
             shade = float(background.rstrip(")").split(",")[3]) if "rgba" in background else 1.0
-            assert abs(shade - (weight - 1) / (ALPHA - 1)) < 3e-3
+            level = min(sample["weights"])  # the unblamed level of the renormalised weights
+            assert abs(shade - (weight / level - 1) / (ALPHA - 1)) < 3e-3
 
 
 def test_a_logged_step_is_written_whole_and_a_resumed_run_drops_the_steps_after_its_checkpoint(
@@ -104,13 +105,16 @@ class FakeWriter:
 
 
 def _blame_every_third_token(trainer: Trainer) -> None:
-    """Weights 1 + (α − 1)·k/3 on every third token: shades that differ, and the extremes."""
+    """Weights 1 + (α − 1)·k/3 on every third token, renormalised to mean 1 as the scorer's
+    are: shades that differ, and the extremes."""
     score = trainer.scorer.score
 
     async def blaming(*args):
         scored = await score(*args)
         for s in scored:
-            s.credit_T[::3] = 1.0 + (ALPHA - 1.0) * (torch.arange(len(s.credit_T[::3])) % 4) / 3
+            raw_T = torch.ones_like(s.credit_T)
+            raw_T[::3] = 1.0 + (ALPHA - 1.0) * (torch.arange(len(raw_T[::3])) % 4) / 3
+            s.credit_T = raw_T / raw_T.mean()
         return scored
     trainer.scorer.score = blaming
 

@@ -135,6 +135,30 @@ def test_micro_batching_does_not_change_the_gradient(tiny_model_dir, tmp_path, p
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
 
+def test_blame_and_the_split_gradient_norms_do_not_depend_on_micro_batching(tiny_model_dir,
+                                                                              process_group):
+    policy = build_policy(ModelConfig(path=str(tiny_model_dir)), torch.device("cpu"))
+    teacher = Teacher("live", 0.0, policy, None)
+    samples = fixed_samples(policy.lm.config.vocab_size)
+    for s in samples:  # weights renormalised per sequence, as the scorer's are
+        s.credit = s.credit / s.credit.mean()
+    blamed = sum(int((s.credit > s.credit.min()).sum()) for s in samples)
+
+    def sums(budget, **coefs):
+        out = accumulate_gradients(policy, teacher, samples, LossConfig(**coefs), budget, 0)
+        policy.zero_grad(set_to_none=True)
+        return out
+    whole, split = sums(100_000), sums(30)
+    kl_only, pg_only = sums(100_000, pg_coef=0.0), sums(100_000, kl_coef=0.0)
+    assert whole["blamed_tokens"] == split["blamed_tokens"] == blamed > 0
+    for key in ("divergence_blamed", "grad_sq_kl", "grad_sq_pg"):
+        assert split[key] == pytest.approx(whole[key], rel=1e-4), key
+    # each term's norm is the norm of that loss alone
+    assert whole["grad_sq_kl"] == pytest.approx(kl_only["grad_sq_kl"], rel=1e-4)
+    assert whole["grad_sq_pg"] == pytest.approx(pg_only["grad_sq_pg"], rel=1e-4)
+    assert kl_only["grad_sq_pg"] == pg_only["grad_sq_kl"] == 0.0 < whole["grad_sq_pg"]
+
+
 def test_teacher_contexts_reach_the_teacher_forward(tiny_model_dir, tmp_path, process_group):
     trainer = _trainer(tiny_model_dir, tmp_path, "train.steps=1", "train.teacher=live")
     seen = []

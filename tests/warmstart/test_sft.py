@@ -18,12 +18,12 @@ TOKENIZER = train_tokenizer([format_prompt(t.prompt) + solve(t, s) + EOS
 
 def test_copied_words_weigh_content_weight_and_template_tokens_one():
     task = TASKS[0]  # a chart: labels and the title are copied from the prompt
-    (e,) = encode([Example(format_prompt(task.prompt), solve(task, "plain"))], TOKENIZER,
+    (e,) = encode([Example(format_prompt(task.prompt), solve(task, "flat"))], TOKENIZER,
                   max_len=512, content_weight=5.0)
     tokens = TOKENIZER.convert_ids_to_tokens(e.ids[e.prompt_len:])
     assert len(e.weights) == len(tokens)
     heavy = {t for t, w in zip(tokens, e.weights) if w == 5.0}
-    label = task.prompt.split("bars: ")[1].split("=")[0]
+    label = task.prompt.split("panel: ")[1].split("=")[0]
     assert {t for t in TOKENIZER.tokenize(label) if len(t) > 2} <= heavy
     assert not heavy & {"import", "matplotlib", "subplots", "figsize", "<|eos|>"}
     assert set(e.weights) == {1.0, 5.0}

@@ -47,9 +47,9 @@ def test_a_word_is_the_same_token_in_the_prompt_and_in_the_program(tmp_path):
     tok = AutoTokenizer.from_pretrained(tmp_path)
     task = generate_tasks("chart", 1, seed=0)[0]
     prompt_tokens = set(tok.tokenize(format_prompt(task.prompt)))
-    label = task.prompt.split("bars: ")[1].split("=")[0]
+    label = task.prompt.split("panel: ")[1].split("=")[0]
     assert set(tok.tokenize(label)) <= prompt_tokens
-    assert set(tok.tokenize(label)) <= set(tok.tokenize(solve(task, "plain")))
+    assert set(tok.tokenize(label)) <= set(tok.tokenize(solve(task, "flat")))
 
 
 def test_a_too_small_vocabulary_is_refused_naming_the_minimum():

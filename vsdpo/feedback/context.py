@@ -3,8 +3,10 @@ student's tokens as the self-distillation teacher.
 
 Layout (`ContextConfig.layout`): the original prompt, then the feedback on the student's
 attempt, then the instruction to solve the original task. The feedback is one of
-- a rubric, one line per defect: kind, the code lines the detector blamed (line numbers and
-  stripped text) and the measured numbers (the defect message), most severe first;
+- a rubric, one line per defect, most severe first: traced (`traced=True`, Visual-SDPO), its
+  kind, severity, the code lines the detector blamed (line numbers and stripped text) and the
+  measured numbers (the defect message); plain (`traced=False`, SDPO: the environment's
+  feedback only), its kind, severity and message, with no line number and no quoted code;
 - the trimmed traceback, when the code failed (`result.ok` is False);
 - a note that the render was blank;
 plus, optionally, a sibling of the same group that rendered with no defects, as a correct
@@ -29,6 +31,7 @@ class ContextConfig:
     layout: str = "{prompt}\n\n{feedback}\n\n{instruction}"
     rubric_header: str = "Feedback on a previous attempt: its render has these problems:"
     defect_line: str = "- {kind} (severity {severity:.2f}) at {where}: {message}"
+    plain_defect_line: str = "- {kind} (severity {severity:.2f}): {message}"
     omitted_line: str = "- ... {count} less severe problem(s) omitted"
     clean_note: str = "Feedback on a previous attempt: it rendered with no detected problems."
     error_note: str = "Feedback on a previous attempt: it failed to run:\n{traceback}"
@@ -64,12 +67,16 @@ def _where(code: str, spans: list[Span], cfg: ContextConfig) -> str:
                      for where, texts in quotes.items())
 
 
-def _defect_line(d: Defect, code: str | None, cfg: ContextConfig) -> str:
+def _traced_line(d: Defect, code: str | None, cfg: ContextConfig) -> str:
     where = _where(code, d.spans, cfg) if code is not None and d.spans else ""
     if not where:
         where = f"({d.bbox[0]:.0f}, {d.bbox[1]:.0f})-({d.bbox[2]:.0f}, {d.bbox[3]:.0f}) px"
     return cfg.defect_line.format(kind=d.kind, severity=d.severity, where=where,
                                   message=d.message)
+
+
+def _plain_line(d: Defect, cfg: ContextConfig) -> str:
+    return cfg.plain_defect_line.format(kind=d.kind, severity=d.severity, message=d.message)
 
 
 def _trim_traceback(error: str, budget: int, cfg: ContextConfig) -> str:
@@ -82,10 +89,8 @@ def _trim_traceback(error: str, budget: int, cfg: ContextConfig) -> str:
     return text[-budget:] if 0 < budget < len(text) else text
 
 
-def _rubric(defects: list[Defect], code: str | None, budget: int, cfg: ContextConfig) -> str:
-    """Rubric lines, most severe first, dropping the least severe until within budget."""
-    ranked = sorted(defects, key=lambda d: -d.severity)
-    lines = [_defect_line(d, code, cfg) for d in ranked]
+def _rubric(lines: list[str], budget: int, cfg: ContextConfig) -> str:
+    """Rubric lines (most severe first), dropping the least severe until within budget."""
     keep = len(lines)
     def text(n: int) -> str:
         tail = [cfg.omitted_line.format(count=len(lines) - n)] if n < len(lines) else []
@@ -95,7 +100,8 @@ def _rubric(defects: list[Defect], code: str | None, budget: int, cfg: ContextCo
     return text(keep)
 
 
-def _feedback(result: RenderResult, code: str | None, budget: int, cfg: ContextConfig) -> str:
+def _feedback(result: RenderResult, code: str | None, traced: bool, budget: int,
+              cfg: ContextConfig) -> str:
     if not result.ok:
         room = budget - len(cfg.error_note.format(traceback=""))
         return cfg.error_note.format(traceback=_trim_traceback(result.error, room, cfg))
@@ -103,18 +109,22 @@ def _feedback(result: RenderResult, code: str | None, budget: int, cfg: ContextC
         return cfg.blank_note
     if not result.defects:
         return cfg.clean_note
-    return _rubric(result.defects, code, budget, cfg)
+    ranked = sorted(result.defects, key=lambda d: -d.severity)
+    lines = [_traced_line(d, code, cfg) if traced else _plain_line(d, cfg) for d in ranked]
+    return _rubric(lines, budget, cfg)
 
 
 def teacher_context(task: Task, result: RenderResult, sibling: str | None = None, *,
-                    code: str | None = None, config: ContextConfig = ContextConfig()) -> str:
+                    code: str | None = None, traced: bool = True,
+                    config: ContextConfig = ContextConfig()) -> str:
     """The teacher's prompt for one sample; `code` is the student's rendered code (the
-    string the defect spans index; without it the rubric cites pixel boxes instead of
-    lines); `sibling` is the code of a defect-free sibling, or None."""
+    string the defect spans index; without it the traced rubric cites pixel boxes instead
+    of lines); `traced=False` gives the plain rubric; `sibling` is the code of a
+    defect-free sibling, or None."""
     cfg = config
     frame = len(cfg.layout.format(prompt=task.prompt, feedback="", instruction=cfg.instruction))
     budget = cfg.max_chars - frame
-    feedback = _feedback(result, code, budget, cfg)
+    feedback = _feedback(result, code, traced, budget, cfg)
     if sibling is not None:
         extra = "\n\n" + cfg.sibling_note.format(code=sibling)
         if len(feedback) + len(extra) <= budget:

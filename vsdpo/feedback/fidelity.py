@@ -1,11 +1,11 @@
 """Content fidelity of a render of a synthetic task: the share of what the prompt asked for
-that the result holds — the title, each bar's label and value, the card's text, each bullet.
+that the result holds — the title, each bar's label and value, each card's title, each bullet.
 
 A clean render can still be the wrong picture; this is the measure that catches a policy
 which learns a safe style by leaving content out. Text items count when they appear in the
 render's text (every element's text, whitespace-normalised), so the check is of what was
 drawn, not of what was written. A chart's values are drawn as bar lengths, not text: a value
-counts when the program passes it for its label (`ax.bar('North', 12)`), read from the code.
+counts when the program passes it for its label (`axes[0].bar('North', 12)`), read from the code.
 Tasks the generator did not make (JSONL corpora) have no items: `None`.
 """
 
@@ -19,19 +19,20 @@ from vsdpo.tasks.task import Task
 def prompt_items(task: Task) -> list[tuple[str, str]] | None:
     """`(kind, text)` pairs the prompt asks for: kind is `text`, or `value` for `label=value`."""
     try:
-        fields = parse_prompt(task.prompt)
+        p = parse_prompt(task.prompt)
     except ValueError:
         return None
-    if task.domain not in fields:
+    if p.domain != task.domain:
         return None
-    items = [("text", fields.get("title", ""))]
-    if task.domain == "chart":
-        for bar in split_list(fields["bars"]):
-            items += [("text", bar.split("=")[0]), ("value", bar)]
-    elif task.domain == "web":
-        items.append(("text", fields["text"]))
-    else:
-        items += [("text", b) for b in split_list(fields["bullets"])]
+    items = [("text", p.title)]
+    for block in p.blocks:
+        if task.domain == "chart":
+            for bar in split_list(block):
+                items += [("text", bar.split("=")[0]), ("value", bar)]
+        elif task.domain == "web":
+            items.append(("text", block))
+        else:
+            items += [("text", b) for b in split_list(block)]
     return [(kind, text) for kind, text in items if text]
 
 

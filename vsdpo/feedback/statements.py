@@ -3,14 +3,17 @@
 Python (charts): the innermost *simple* AST statement containing the span, all its lines
 (`ax.bar(x,\\n  y)` is one statement); for a compound statement (`for`, `with`, `def`, ...)
 only its header, never its whole body. HTML (web, slides): the spans the detectors give are
-already start tags or CSS declarations, so each span is its own statement.
+already start tags or CSS declarations, so each span is its own statement. `all_statements`
+lists every statement of a program: what the random-credit control draws from.
 
 Offsets are character offsets into the code, end exclusive (as in `vsdpo.render.types`).
 """
 
 import ast
 import bisect
+import re
 
+from vsdpo.render.source_map import SRC_ATTR, tag_source
 from vsdpo.render.types import Span
 
 DOMAINS = ("chart", "web", "slide")
@@ -69,6 +72,22 @@ def python_statements(code: str) -> list[Span]:
             end = offset(node.end_lineno, node.end_col_offset)
         spans.append((start, end))
     return sorted(spans)
+
+
+def html_statements(code: str) -> list[Span]:
+    """Spans of every start tag and every CSS declaration (inline `style` or `<style>`), sorted;
+    an inline declaration lies inside its start tag."""
+    source = tag_source(code)
+    tags = [(int(a), int(b)) for a, b in re.findall(rf'{SRC_ATTR}="(\d+)-(\d+)"', source.html)]
+    declarations = [d.span for decls in source.inline.values() for d in decls]
+    declarations += [d.span for rule in source.rules for d in rule.declarations]
+    return sorted(set(tags + declarations))
+
+
+def all_statements(code: str, domain: str) -> list[Span]:
+    """Every statement of `code`, the units `blamed_statements` returns."""
+    check_domain(domain)
+    return python_statements(code) if domain == "chart" else html_statements(code)
 
 
 def _line_statements(code: str) -> list[Span]:

@@ -1,16 +1,18 @@
-"""The embedded synthetic task generator: seeded prompts whose defect risk depends on content.
+"""The embedded synthetic task generator: seeded prompts of three blocks whose defect risk
+depends on each block's content.
 
-Three families, one per domain, each drawn *risky* or *safe* with equal odds:
+Every prompt has a title and three blocks (`programs.py`), each drawn *risky* or *safe*
+independently with equal odds:
 
-- chart: a bar chart; risky tasks have 5 long category names that collide as vertical
-  tick labels unless the code rotates them or draws horizontal bars.
-- web: a card in a fixed-width box; risky tasks have long titles that overflow the box
-  unless the title wraps or its font shrinks.
-- slide: a 1280×720 slide of bullets; risky tasks have 10–13 bullets that run off the
-  slide unless the font shrinks or the list splits into columns.
+- chart: three bar panels; a risky panel has 3 long category names that collide as flat
+  tick labels unless its labels are rotated;
+- web: three 240 px cards; a risky card has a long title that overflows (no wrap) or is cut
+  (a fixed height) unless it wraps;
+- slide: three bullet columns; a risky column has 6-7 bullets that run off the 720 px slide
+  at 48 px unless its font shrinks.
 
 Prompts are short and structured (`key: value | key: value`) because the embedded policy is
-a tiny model; each task carries the first robust program (`programs.py`) as its reference.
+a tiny model; each task carries the all-robust program (`programs.py`) as its reference.
 Train and eval are disjoint by construction: every title contains a topic word, and the
 two splits draw topics from disjoint halves of the topic pool.
 """
@@ -18,7 +20,8 @@ two splits draw topics from disjoint halves of the topic pool.
 import random
 from collections.abc import Sequence
 
-from vsdpo.tasks.programs import ROBUST_STYLES, parse_prompt, solve, split_list
+from vsdpo.tasks.programs import (NUM_BLOCKS, ROBUST_STYLES, Prompt, prompt_text,
+                                  parse_prompt, solve, split_list)
 from vsdpo.tasks.task import DOMAINS, Task
 
 SPLITS = ("train", "eval")
@@ -44,7 +47,8 @@ _NOUNS = (
 )
 _UNITS = ("Center", "Team", "Office", "Division", "Group", "Unit", "Department", "Program")
 _CHART_KINDS = ("2023", "2024", "2025", "by Region", "by Team", "Growth")
-_CARD_TEXTS = ("Updated weekly", "Read more", "New this month", "See details", "Open now")
+_CARD_KINDS = ("News", "Team", "Hub", "Desk", "Plan")
+_PAGE_KINDS = ("Home", "Portal", "Overview", "Dashboard", "Hub")
 _SLIDE_KINDS = ("Roadmap", "Update", "Plan", "Review", "Goals", "Summary")
 _VERBS = ("Hire", "Ship", "Cut", "Grow", "Test", "Plan", "Fix", "Launch", "Train", "Audit")
 _OBJECTS = (
@@ -68,58 +72,71 @@ def generate_tasks(domains: str | Sequence[str], n: int, seed: int = 0,
     for i in range(n):
         domain = domains[i % len(domains)]
         rng = random.Random(f"{split}:{seed}:{i}")
-        prompt = _MAKERS[domain](rng, rng.choice(topics), rng.random() < 0.5)
+        topic = rng.choice(topics)
+        prompt = prompt_text(_MAKERS[domain](rng, topic, [rng.random() < 0.5
+                                                             for _ in range(NUM_BLOCKS)]))
         task = Task(id=f"{split}-{seed}-{i}-{domain}", domain=domain, prompt=prompt)
         reference = solve(task, ROBUST_STYLES[domain][0])
         tasks.append(Task(task.id, domain, prompt, reference_code=reference))
     return tasks
 
 
+def risky_blocks(prompt: str) -> list[bool]:
+    """Per block, whether its prone style shows a defect (by the generator's design)."""
+    p = parse_prompt(prompt)
+    if p.domain == "chart":
+        return [max(len(bar.split("=")[0]) for bar in split_list(b)) > 10 for b in p.blocks]
+    if p.domain == "web":
+        return [len(b) > 16 for b in p.blocks]
+    return [len(split_list(b)) >= 6 for b in p.blocks]
+
+
 def is_risky(prompt: str) -> bool:
-    """Whether the naive program for this prompt shows a defect (by the generator's design)."""
-    fields = parse_prompt(prompt)
-    if "chart" in fields:
-        return max(len(bar.split("=")[0]) for bar in split_list(fields["bars"])) > 10
-    if "web" in fields:
-        return len(fields["title"]) > 16
-    return len(split_list(fields["bullets"])) >= 10
+    """Whether some block of this prompt is risky."""
+    return any(risky_blocks(prompt))
 
 
-def _chart(rng: random.Random, topic: str, risky: bool) -> str:
-    if risky:
-        labels = _distinct(rng, 5, lambda: _long_label(rng))
-    else:
-        labels = rng.sample(_SHORT_LABELS, rng.randint(3, 6))
-    bars = "; ".join(f"{label}={rng.randint(1, 99)}" for label in labels)
-    return f"chart: bar | title: {topic} {rng.choice(_CHART_KINDS)} | bars: {bars}"
+def _chart(rng: random.Random, topic: str, risky: list[bool]) -> Prompt:
+    taken: set[str] = set()  # items are distinct across blocks: each is drawn in one place
+    panels = []
+    for r in risky:
+        draw = (lambda: _long_label(rng)) if r else (lambda: rng.choice(_SHORT_LABELS))
+        labels = _distinct(rng, 3 if r else rng.randint(2, 3), draw, taken)
+        panels.append("; ".join(f"{label}={rng.randint(1, 99)}" for label in labels))
+    return Prompt("chart", f"{topic} {rng.choice(_CHART_KINDS)}", tuple(panels))
 
 
-def _web(rng: random.Random, topic: str, risky: bool) -> str:
-    if risky:
-        words = [topic, rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_UNITS)]
-        title = " ".join(words + ["Report"] * rng.randint(0, 1))
-    else:
-        title = f"{topic} {rng.choice(('News', 'Team', 'Hub', 'Desk', 'Plan'))}"
-    return f"web: card | title: {title} | text: {rng.choice(_CARD_TEXTS)}"
+def _web(rng: random.Random, topic: str, risky: list[bool]) -> Prompt:
+    taken: set[str] = set()
+    cards = [_distinct(rng, 1, (lambda: _long_label(rng)) if r else
+                       (lambda: f"{rng.choice(_SHORT_LABELS)} {rng.choice(_CARD_KINDS)}"), taken)[0]
+             for r in risky]
+    return Prompt("web", f"{topic} {rng.choice(_PAGE_KINDS)}", tuple(cards))
 
 
-def _slide(rng: random.Random, topic: str, risky: bool) -> str:
-    count = rng.randint(10, 13) if risky else rng.randint(3, 7)
-    bullets = _distinct(rng, count, lambda: f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}")
-    title = f"{topic} {rng.choice(_SLIDE_KINDS)}"
-    return f"slide: bullets | title: {title} | bullets: {'; '.join(bullets)}"
+def _slide(rng: random.Random, topic: str, risky: list[bool]) -> Prompt:
+    taken: set[str] = set()
+    columns = []
+    for r in risky:
+        count = rng.randint(6, 7) if r else rng.randint(2, 4)
+        bullets = _distinct(rng, count, lambda: f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}",
+                            taken)
+        columns.append("; ".join(bullets))
+    return Prompt("slide", f"{topic} {rng.choice(_SLIDE_KINDS)}", tuple(columns))
 
 
 def _long_label(rng: random.Random) -> str:
     return f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} {rng.choice(_UNITS)}"
 
 
-def _distinct(rng: random.Random, count: int, draw) -> list[str]:
+def _distinct(rng: random.Random, count: int, draw, taken: set[str]) -> list[str]:
+    """`count` draws that are new to `taken` (which they join)."""
     items: list[str] = []
     while len(items) < count:
         item = draw()
-        if item not in items:
+        if item not in taken:
             items.append(item)
+            taken.add(item)
     return items
 
 

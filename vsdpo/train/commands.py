@@ -35,6 +35,9 @@ def add_parsers(sub) -> None:
     ws.add_argument("--out", default=None, help="cache directory (default: .cache/warmstart)")
     ws.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a WarmstartConfig field, e.g. --set steps=100")
+    ws.add_argument("--gate", action="store_true",
+                    help="measure the teacher gate on held-out prompts (minutes) and record it "
+                    "beside the model; without it, a recorded gate is printed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
             exit_process(0)  # its eval may have started a vLLM engine (a gloo group)
         elif args.command == "warmstart":
             from vsdpo.warmstart import WarmstartConfig, warmstart
-            print(warmstart(args.out, build_dataclass(WarmstartConfig, args.set)))
+            from vsdpo.warmstart.measure import teacher_gate
+            path = warmstart(args.out, build_dataclass(WarmstartConfig, args.set))
+            teacher_gate(path, measure_now=args.gate)
+            print(path)
     except ConfigError as err:
         print(f"vsdpo {args.command}: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ uninterrupted one (timings aside).
 """
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -45,13 +46,21 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
     if c["itemized"]:  # synthetic tasks: did the render hold what the prompt asked for?
         out |= {"content_fidelity": c["fidelity"] / c["itemized"],
                 "clean_complete": c["clean_complete"] / c["itemized"]}
+    blamed, unblamed = c["blamed_tokens"], c["tokens"] - c["blamed_tokens"]
     out |= {"loss": c["loss"] / tokens, "divergence": c["divergence"] / tokens,
             "clip_fraction": c["clipped"] / tokens,
-            "credit_blamed": c["blamed_weight"] / c["blamed_tokens"] if c["blamed_tokens"] else 0.0,
-            "blamed_token_frac": c["blamed_tokens"] / tokens,
+            "credit_blamed": c["blamed_weight"] / blamed if blamed else 0.0,
+            "blamed_token_frac": blamed / tokens,
+            # each term's gradient w.r.t. the final hidden states, of the mean over ranks' losses
+            "grad_norm_kl": math.sqrt(c["grad_sq_kl"]) / dist.get_world_size(),
+            "grad_norm_pg": math.sqrt(c["grad_sq_pg"]) / dist.get_world_size(),
             "logp_mismatch": c["mismatch"] / tokens,  # mean |log p_trainer − log p_engine|
             "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"]),
             "skipped": int(sums["skipped"])}  # 1: loss or grad_norm not finite, no update
+    if blamed:  # the divergence per token on blamed and unblamed tokens, where there are some
+        out["divergence_blamed"] = c["divergence_blamed"] / blamed
+    if unblamed:
+        out["divergence_unblamed"] = (c["divergence"] - c["divergence_blamed"]) / unblamed
     if c["image_tokens"]:  # a vision-language policy: image tokens in the student / teacher rows
         out |= {"image_tokens": int(c["image_tokens"]),
                 "teacher_image_tokens": int(c["teacher_image_tokens"])}

@@ -6,10 +6,11 @@
 The page holds the training curves of `metrics.jsonl` (matplotlib PNGs); for each step the
 rollout log kept (`train.log_rollouts_every`, `rollout_log.py`), each sample's render with its
 defect boxes, its code with every token shaded by its credit weight — background alpha
-(w − 1)/(α − 1), the weight in `data-weight` — and the blamed statements underlined, the
-defects with the lines they blame, the teacher's context and the reward's terms; and the
-before/after table of `RUN_DIR/eval.json` when the file exists (`vsdpo demo` writes it).
-Images are inlined as data: URIs, so the file stands alone.
+(w/w_min − 1)/(α − 1), i.e. the r of its statement (dividing by w_min, the unblamed level,
+undoes the per-sequence normalisation), the weight in `data-weight` — and the blamed
+statements underlined, the defects with the lines they blame, the teacher's context and the
+reward's terms; and the before/after table of `RUN_DIR/eval.json` when the file exists
+(`vsdpo demo` writes it). Images are inlined as data: URIs, so the file stands alone.
 """
 
 import argparse
@@ -187,14 +188,16 @@ def _defects_html(code: str, defects: list[Defect]) -> str:
 
 def shaded_code(code: str, offsets: list, weights: list[float], blamed: list[tuple[int, int]],
                 alpha: float) -> str:
-    """`code` with one `<span class="tok">` per token, shaded by its weight; a token that
-    overlaps the one before it keeps only its new characters, an empty one is left out."""
+    """`code` with one `<span class="tok">` per token, shaded by its weight relative to the
+    sequence's unblamed level; a token that overlaps the one before it keeps only its new
+    characters, an empty one is left out."""
     out, cursor = [], 0
+    level = min(weights, default=1.0)
     for t, ((start, end), w) in enumerate(zip(offsets, weights)):
         start = max(start, cursor)
         if end <= start:
             continue
-        shade = min(max((w - 1.0) / (alpha - 1.0), 0.0), 1.0) if alpha > 1.0 else 0.0
+        shade = min(max((w / level - 1.0) / (alpha - 1.0), 0.0), 1.0) if alpha > 1.0 else 0.0
         cls = "tok blamed" if any(a < end and start < b for a, b in blamed) else "tok"
         out.append(f'{html.escape(code[cursor:start])}<span class="{cls}" data-token="{t}" '
                    f'data-weight="{w!r}" title="credit {w:.3f}" style="background-color: '

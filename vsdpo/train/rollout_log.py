@@ -63,7 +63,9 @@ class RolloutLog:
 def sample_record(task, text: str, offsets: list[tuple[int, int]], scored, advantage: float,
                   alpha: float) -> dict:
     """One sample as JSON: `offsets[t]` is token t's `(start, end)` in `code`, `weights[t]`
-    its credit weight; `blamed` lists the statements the defects blame (`span` into `code`)."""
+    its credit weight (mean 1 over the sequence); `blamed` lists the statements the defects
+    blame (`span` into `code`), each with r and its weight before that normalisation (under
+    `feedback.credit = "random"` the weights land on other statements)."""
     code, span = extract_code(text)
     result = scored.result
     defects = result.defects if result is not None else []

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import torch
 
-from vsdpo.feedback import (best_sibling, credit_weights, reference_context,
-                            reward_components, teacher_context)
+from vsdpo.feedback import (best_sibling, random_statement_scores, reference_context,
+                            reward_components, statement_scores, teacher_context, token_weights)
 from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
@@ -32,7 +32,7 @@ class Scored:
     ok: bool                       # the code ran and rendered
     defect_kinds: list[str]        # one entry per defect found
     context: str                   # the teacher's prompt
-    credit_T: torch.Tensor         # per-token weights on the divergence
+    credit_T: torch.Tensor         # per-token weights on the divergence, mean 1
     fidelity: float | None = None  # share of the prompt's items drawn (synthetic tasks)
     result: RenderResult | None = None            # the render, for the rollout log
     reward_parts: dict[str, float] | None = None  # `reward_components`, for the rollout log
@@ -74,12 +74,16 @@ async def task_images(references: ReferenceRenders, tasks: list[Task]) -> list:
 
 
 class RenderScorer:
-    """`teacher_sees`: "render" — the teacher reads the defect report on the sample's render
-    (and a clean sibling when `sibling`); "reference" — the task's reference program, where
-    the task has one (OPSD-style)."""
+    """`teacher_sees` (`feedback.teacher_sees`): "traced" — the teacher reads the traced defect
+    report on the sample's render, "plain" — each defect's kind and message only (and, for
+    both, a clean sibling when `sibling`); "reference" — the task's reference program, where
+    the task has one (OPSD-style). `credit`: "traced" weights up the blamed statements,
+    "random" as many others drawn per sample from `seed` and the code (the control)."""
 
-    def __init__(self, pool, alpha: float, sibling: bool, teacher_sees: str = "render"):
+    def __init__(self, pool, alpha: float, sibling: bool, teacher_sees: str = "traced",
+                 credit: str = "traced", seed: int = 0):
         self.pool, self.alpha, self.sibling, self.teacher_sees = pool, alpha, sibling, teacher_sees
+        self.credit, self.seed = credit, seed
         self.references = ReferenceRenders(pool)
 
     async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
@@ -97,10 +101,10 @@ class RenderScorer:
                 context = reference_context(task)
             else:
                 sibling = self._sibling(i, codes, results, rewards, group_size)
-                context = teacher_context(task, result, sibling, code=codes[i])
-            credit_T = credit_weights(codes[i], offsets_into_code(offsets[i], extracted[i][1]),
-                                      result.defects, self.alpha, elements=result.elements,
-                                      domain=task.domain)
+                context = teacher_context(task, result, sibling, code=codes[i],
+                                          traced=self.teacher_sees != "plain")
+            credit_T = token_weights(offsets_into_code(offsets[i], extracted[i][1]),
+                                     self._scores(codes[i], result, task.domain), self.alpha)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
                                  context, credit_T,
                                  content_fidelity(task, result, codes[i]), result, parts[i]))
@@ -108,6 +112,15 @@ class RenderScorer:
 
     async def task_images(self, tasks: list[Task]) -> list:
         return await task_images(self.references, tasks)
+
+    def _scores(self, code: str, result: RenderResult, domain: str) -> dict:
+        """r of each statement to weight up: the blamed ones, or as many random ones."""
+        if self.alpha == 1.0 or not result.defects:
+            return {}
+        scores = statement_scores(code, result.defects, result.elements, domain)
+        if self.credit == "random":
+            return random_statement_scores(code, scores, domain, self.seed)
+        return scores
 
     def _sibling(self, i, codes, results, rewards, group_size) -> str | None:
         if not self.sibling:

@@ -11,8 +11,14 @@ micro-batch count is agreed with an all-reduce and short ranks add masked-out on
 loss of each rank is normalised by its own completion-token count and FSDP averages the
 gradients over ranks, so the step is the mean over ranks of per-token means — and does not
 depend on how the tokens were cut into micro-batches.
+
+For the logs, each micro-batch also yields the divergence on blamed and unblamed tokens and
+the squared norms of the KL and PG terms' gradients w.r.t. its final hidden states: the full
+gradient (kept by `retain_grad`) minus a KL-only pass of the fused loss — one extra loss pass,
+no model forward or backward, and none when either coefficient is 0.
 """
 
+import dataclasses
 import math
 import time
 
@@ -26,7 +32,8 @@ from vsdpo.train.model import Policy
 from vsdpo.train.teacher import Teacher
 
 STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight",
-             "mismatch", "image_tokens", "teacher_image_tokens")
+             "divergence_blamed", "grad_sq_kl", "grad_sq_pg", "mismatch", "image_tokens",
+             "teacher_image_tokens")
 
 
 def train_step(policy: Policy, teacher: Teacher, optimizer, scheduler, samples: list[Sample],
@@ -86,25 +93,64 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
     t1 = time.perf_counter()
     hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL,
                        mb.student_images).flatten(0, 1)[mb.student_rows_N]
-    loss, stats = linear_vsdpo_loss(
-        hidden_NH, policy.lm_head_weight, t_hidden_NH, mb.target_N, mb.credit_N, mb.adv_N,
-        mb.old_logp_N, mask=mb.mask_N, normalizer=normalizer, config=loss_cfg,
-        teacher_weight=t_weight)
+    hidden_NH.retain_grad()
+    weight_VH = policy.lm_head_weight  # unsharded until backward (`model.py`)
+    loss_args = (t_hidden_NH, mb.target_N, mb.credit_N, mb.adv_N, mb.old_logp_N)
+    loss_kwargs = dict(mask=mb.mask_N, normalizer=normalizer, teacher_weight=t_weight)
+    grad_kl_NH = _kl_grad(hidden_NH, weight_VH, loss_args, loss_kwargs, loss_cfg)
+    loss, stats = linear_vsdpo_loss(hidden_NH, weight_VH, *loss_args, config=loss_cfg,
+                                    **loss_kwargs)
     loss.backward()
     teacher.release()
     t2 = time.perf_counter()
     m_N = mb.mask_N
-    blamed_N = (mb.credit_N > 1) & (m_N > 0)
+    blamed_N = _blamed(mb)
+    divergence_N = stats["divergence"] * m_N
     return {
         "tokens": float(m_N.sum()), "loss": float(loss.detach()) * normalizer,
-        "divergence": float((stats["divergence"] * m_N).sum()),
+        "divergence": float(divergence_N.sum()),
         "clipped": float(stats["clip_fraction"]) * float(m_N.sum()),
         "blamed_tokens": float(blamed_N.sum()), "blamed_weight": float(mb.credit_N[blamed_N].sum()),
+        "divergence_blamed": float(divergence_N[blamed_N].sum()),
+        **_term_grad_sq(hidden_NH.grad.float(), grad_kl_NH, loss_cfg),
         "mismatch": float((m_N * (stats["logprob"].detach() - mb.rollout_logp_N).abs()).sum()),
         "image_tokens": _count(mb.student_ids_BL, policy.image_token_id),
         "teacher_image_tokens": _count(mb.teacher_ids_BL, policy.image_token_id),
         "teacher_s": t1 - t0, "update_s": t2 - t1,
     }
+
+
+def _kl_grad(hidden_NH, weight_VH, loss_args, loss_kwargs, loss_cfg: LossConfig):
+    """The KL term's gradient w.r.t. `hidden_NH`, fp32 `[N, H]`, from a KL-only pass on
+    detached inputs; None when the term is the whole loss or absent (read it off `.grad`)."""
+    if loss_cfg.kl_coef == 0 or loss_cfg.pg_coef == 0:
+        return None
+    h_NH = hidden_NH.detach().requires_grad_()
+    kl_only = dataclasses.replace(loss_cfg, pg_coef=0.0)
+    kl, _ = linear_vsdpo_loss(h_NH, weight_VH.detach(), *loss_args, config=kl_only,
+                              **loss_kwargs)
+    (grad_NH,) = torch.autograd.grad(kl, h_NH)
+    return grad_NH.float()
+
+
+def _blamed(mb: MicroBatch) -> torch.Tensor:
+    """`[N]` bool: a token weighted above its sequence's lowest weight, the unblamed level
+    (credit is renormalised per sequence, `feedback/credit.py`)."""
+    row_N = mb.student_rows_N // mb.student_ids_BL.shape[1]  # the sample of each token
+    level_B = torch.full((mb.student_ids_BL.shape[0],), math.inf, device=mb.credit_N.device)
+    level_B = level_B.scatter_reduce(0, row_N, mb.credit_N, reduce="amin")
+    return (mb.credit_N > level_B[row_N]) & (mb.mask_N > 0)
+
+
+def _term_grad_sq(grad_NH: torch.Tensor, grad_kl_NH: torch.Tensor | None,
+                  loss_cfg: LossConfig) -> dict[str, float]:
+    """Squared norms of the KL and PG terms' parts of the loss's gradient `grad_NH`."""
+    if grad_kl_NH is None:  # one term only
+        whole = float(grad_NH.square().sum())
+        return {"grad_sq_kl": whole if loss_cfg.pg_coef == 0 else 0.0,
+                "grad_sq_pg": whole if loss_cfg.kl_coef == 0 else 0.0}
+    return {"grad_sq_kl": float(grad_kl_NH.square().sum()),
+            "grad_sq_pg": float((grad_NH - grad_kl_NH).square().sum())}
 
 
 def _count(ids_BL: torch.Tensor, token_id: int | None) -> float:

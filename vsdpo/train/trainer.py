@@ -268,7 +268,8 @@ class Trainer:
         if any(t.domain in HTML_DOMAINS for t in self.tasks.tasks):  # no Chromium: fail now
             await pool.start_browsers()
         f = self.cfg.feedback
-        return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees)
+        return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees, f.credit,
+                            self.cfg.train.seed)
 
 
 def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,

@@ -38,8 +38,8 @@ class WarmstartConfig:
 
     seed: int = 0
     num_student_examples: int = 4000
-    num_feedback_examples: int = 240  # each one is rendered once
-    prone_fraction: float = 0.65  # share of the student's programs in a defect-prone style
+    num_feedback_examples: int = 960  # each one is rendered once
+    prone_fraction: float = 0.5  # chance that a block of a student's program is in a prone style
     vocab_size: int = 1024
     hidden_size: int = 128
     num_layers: int = 4
@@ -49,9 +49,9 @@ class WarmstartConfig:
     copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     copy_per_batch: int = 16  # copy sequences added to every corpus batch (sft.py)
-    steps: int = 660
+    steps: int = 600
     batch_size: int = 16
-    feedback_fraction: float = 0.375  # share of each batch drawn from the feedback examples
+    feedback_fraction: float = 0.5  # share of each batch drawn from the feedback examples
     lr: float = 1e-3
     warmup_steps: int = 20
     content_weight: float = 5.0  # loss weight of completion tokens that copy a prompt word

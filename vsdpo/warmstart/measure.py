@@ -1,32 +1,43 @@
-"""How good the warm-started policy is, as student and as feedback-conditioned teacher.
+"""How good the warm-started policy is, as student and as feedback-conditioned teacher, and
+whether the teacher passes the gate that distillation needs.
 
-On held-out eval prompts: sample `samples` programs per prompt from the student prompt,
-render them, build the teacher context from each render exactly as the trainer does, sample
-the teacher's program from it, render that too. Reports, per role, the share of programs
-that execute, that execute yet show a defect — the teacher must beat the student — and the
-content fidelity (`vsdpo.feedback.fidelity`): its mean, and the share of complete programs
-(every prompt item drawn). `risky` repeats the rates on the risky prompts only
-(`synthetic.is_risky`), where prone styles show their defects.
+On held-out eval prompts: sample `samples` programs per prompt from the student prompt (a
+group, as in training), render them, and build each sample's teacher context exactly as each
+distilling arm of the ablation builds it during training:
 
-    python -m vsdpo.warmstart.measure [MODEL_DIR] [--num-tasks 48] [--samples 2] [--temperature 0.7]
+| context | arms | the teacher reads |
+|---|---|---|
+| `traced` | visual_sdpo, random_credit | the traced report (kinds, blamed lines, quoted code) + the best clean sibling |
+| `plain` | sdpo | the plain feedback (kinds and messages, or the traceback) + the best clean sibling |
+| `reference` | opsd | the task's reference program |
+
+Then sample the teacher's program from each context and render it. Reports, per role, the
+share of programs that execute, that execute yet show a defect, and the content fidelity
+(`vsdpo.feedback.fidelity`: its mean, and the share of complete programs); `risky` repeats
+them on the risky prompts (`synthetic.is_risky`). The **gate** holds for a context when its
+teacher's defect rate is at most half the student's and its fidelity at least the
+student's − 0.01: a teacher that fails it would pull the student toward worse programs.
+
+    python -m vsdpo.warmstart.measure [MODEL_DIR] [--num-tasks 24] [--samples 4] [--temperature 0.7]
 
 Without MODEL_DIR the default config is warm-started (or taken from the cache) first.
 """
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from vsdpo.feedback import best_sibling, reference_context, reward
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render.types import Artifact, RenderResult
 from vsdpo.tasks.synthetic import generate_tasks, is_risky
 from vsdpo.tasks.task import DOMAINS, Task
-from vsdpo.warmstart.build import warmstart
-from vsdpo.warmstart.corpus import ContextFn, RenderFn, real_context_fn, real_render_fn
+from vsdpo.warmstart.corpus import RenderFn, real_context_fn, real_render_fn
 from vsdpo.warmstart.tokenizer import format_prompt, format_teacher_prompt
 
 
@@ -64,48 +75,107 @@ def rates(results: list[RenderResult], tasks: list[Task] | None = None,
                for k in kinds}}
 
 
-def measure(model_dir: str | Path, num_tasks: int = 48, seed: int = 0, *, samples: int = 2,
+CONTEXTS = ("traced", "plain", "reference")
+GATE_DEFECT_RATIO, GATE_FIDELITY_MARGIN = 0.5, 0.01
+
+
+def measure(model_dir: str | Path, num_tasks: int = 24, seed: int = 0, *, samples: int = 4,
             max_new_tokens: int = 400, temperature: float = 0.7,
-            render_fn: RenderFn | None = None,
-            context_fn: ContextFn | None = None) -> dict:
-    """Student vs teacher-with-feedback rates on `num_tasks` eval prompts (all domains),
-    `samples` programs per prompt."""
+            render_fn: RenderFn | None = None) -> dict:
+    """Student and teacher rates on `num_tasks` eval prompts (all domains), `samples` programs
+    per prompt, a teacher program per sample under each of `CONTEXTS`; and the gate."""
     render_fn = render_fn or real_render_fn()
-    context_fn = context_fn or real_context_fn()
+    context_fn = real_context_fn()
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tasks = [t for t in generate_tasks(DOMAINS, num_tasks, seed=seed, split="eval")
-             for _ in range(samples)]
+    prompts = generate_tasks(DOMAINS, num_tasks, seed=seed, split="eval")
+    tasks = [t for t in prompts for _ in range(samples)]
     start = time.perf_counter()
     codes = sample(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     results = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, codes)])
-    contexts = [context_fn(t, r, c, None) for t, r, c in zip(tasks, results, codes)]
-    fixes = sample(model, tokenizer, [format_teacher_prompt(c) for c in contexts],
-                   max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1)
-    fixed = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, fixes)])
+    references = render_fn([Artifact(t.domain, t.reference_code) for t in prompts])
+    rewards = [reward(t, r, references[i // samples])
+               for i, (t, r) in enumerate(zip(tasks, results))]
+    siblings = []
+    for i in range(len(tasks)):
+        g = i // samples * samples
+        siblings.append(best_sibling(i - g, codes[g:g + samples], results[g:g + samples],
+                                     rewards[g:g + samples]))
+    contexts = {
+        "traced": [context_fn(t, r, c, s, True)
+                   for t, r, c, s in zip(tasks, results, codes, siblings)],
+        "plain": [context_fn(t, r, c, s, False)
+                  for t, r, c, s in zip(tasks, results, codes, siblings)],
+        "reference": [reference_context(t) for t in tasks]}
+    roles = {"student": (results, codes)}
+    for n, (name, texts) in enumerate(contexts.items()):
+        fixes = sample(model, tokenizer, [format_teacher_prompt(c) for c in texts],
+                       max_new_tokens=max_new_tokens, temperature=temperature,
+                       seed=seed + 1 + n)
+        roles[name] = (render_fn([Artifact(t.domain, c) for t, c in zip(tasks, fixes)]), fixes)
     report = {"num_tasks": num_tasks, "samples": samples, "temperature": temperature}
     groups = {"all": lambda t: True, "risky": lambda t: is_risky(t.prompt),
               **{d: (lambda t, d=d: t.domain == d) for d in DOMAINS}}
     for name, keep in groups.items():
         mine = [i for i, t in enumerate(tasks) if keep(t)]
         part = {role: rates([rs[i] for i in mine], [tasks[i] for i in mine], [cs[i] for i in mine])
-                for role, rs, cs in (("student", results, codes), ("teacher", fixed, fixes))}
+                for role, (rs, cs) in roles.items()}
         report.update(part if name == "all" else {name: part})
+    report["gate"] = gate(report)
     return {**report, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def gate(report: dict) -> dict[str, bool]:
+    """Per teacher context: defect rate ≤ half the student's and fidelity ≥ the student's −
+    0.01, on all the measured prompts."""
+    student = report["student"]
+    return {name: (report[name]["defect_rate"] <= GATE_DEFECT_RATIO * student["defect_rate"]
+                   and report[name]["fidelity"] >= student["fidelity"] - GATE_FIDELITY_MARGIN)
+            for name in CONTEXTS}
+
+
+def gate_table(report: dict) -> str:
+    """The gate as a few lines of text, for the build log."""
+    s = report["student"]
+    lines = [f"teacher gate on {report['num_tasks']} held-out prompts × {report['samples']}: "
+             f"student defect rate {s['defect_rate']:.3f}, fidelity {s['fidelity']:.3f}"]
+    for name in CONTEXTS:
+        t = report[name]
+        lines.append(f"  {name:9s} teacher defect rate {t['defect_rate']:.3f}, fidelity "
+                     f"{t['fidelity']:.3f}: {'pass' if report['gate'][name] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def teacher_gate(model_dir: str | Path, measure_now: bool = False) -> dict | None:
+    """Print the gate recorded beside the model (`gate.json`) to stderr; with `measure_now`,
+    measure it first (default sizes) and record it."""
+    path = Path(model_dir) / "gate.json"
+    if measure_now:
+        path.write_text(json.dumps(measure(model_dir), indent=1))
+    if not path.exists():
+        print("warmstart: no teacher gate recorded; `vsdpo warmstart --gate` measures it",
+              file=sys.stderr)
+        return None
+    report = json.loads(path.read_text())
+    print(gate_table(report), file=sys.stderr)
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", nargs="?", help="a warm-started model directory")
-    parser.add_argument("--num-tasks", type=int, default=48)
-    parser.add_argument("--samples", type=int, default=2, help="programs per prompt")
+    parser.add_argument("--num-tasks", type=int, default=24)
+    parser.add_argument("--samples", type=int, default=4, help="programs per prompt (a group)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.7)
     args = parser.parse_args(argv)
-    model_dir = args.model_dir or warmstart()
-    report = measure(model_dir, args.num_tasks, args.seed, samples=args.samples,
+    if args.model_dir is None:
+        from vsdpo.warmstart.build import warmstart  # build.py imports this module
+        args.model_dir = warmstart()
+    report = measure(args.model_dir, args.num_tasks, args.seed, samples=args.samples,
                      temperature=args.temperature)
+    print(gate_table(report), file=sys.stderr)
     print(json.dumps(report, indent=1))
 
 

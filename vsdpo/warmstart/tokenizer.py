@@ -27,7 +27,7 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, USER, FEEDBACK, ASSISTANT)
 # Pre-tokenizer pieces: a whole tag (`<li>`, `</h2>`, `<div`), a dotted or hyphenated name
 # (`ax.bar`, `font-size`, `1.5`), a word, a punctuation run with at most one leading space,
 # or a whitespace run. Words never carry a space, so a word is the same token in the prompt
-# (`bars: North=3; ...`) and in the program (`ax.bar('North', 3)`), unlike GPT-2's `Ġword`
+# (`panel: North=3; ...`) and in the program (`axes[0].bar('North', 3)`), unlike GPT-2's `Ġword`
 # pieces: copying a label is a token-level copy.
 _PIECES = r"</?\w+>?|\w+(?:[.-]\w+)+|\w+| ?[^\w\s]+|\s+"
 
