@@ -19,7 +19,8 @@ INTENDED = {"chart": {"overlap"}, "web": {"text_overflow", "clipped_text"}, "sli
 def rendered():
     """(task, per-block styles, code, result): 8 tasks per domain, half of them eval-split,
     every single style and two random mixes each."""
-    tasks = generate_tasks(DOMAINS, 12, seed=11) + generate_tasks(DOMAINS, 12, seed=11, split="eval")
+    tasks = [*generate_tasks(DOMAINS, 12, seed=11),
+             *generate_tasks(DOMAINS, 12, seed=11, split="eval")]
     rng = random.Random(0)
     cases = []
     for t in tasks:

@@ -64,7 +64,8 @@ def test_every_block_and_its_style_statement_are_found_in_the_program():
 
 
 def test_programs_are_short_enough_for_a_tiny_model():
-    tasks = generate_tasks(DOMAINS, 300, seed=0) + generate_tasks(DOMAINS, 300, seed=0, split="eval")
+    tasks = [*generate_tasks(DOMAINS, 300, seed=0),
+             *generate_tasks(DOMAINS, 300, seed=0, split="eval")]
     for task in tasks:
         for style in styles(task.domain):
             assert len(solve(task, style)) <= 1000, (task.prompt, style)

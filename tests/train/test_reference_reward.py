@@ -1,6 +1,7 @@
 """The reward sees the task: a clean render that drops what was asked for (half of each
-block's bars or bullets, the title, a card) scores lower than one that keeps it, on the embedded tasks by at
-least the share of items dropped, and on real fixtures against the reference render."""
+block's bars or bullets, the title, a card) scores lower than one that keeps it, on the
+embedded tasks by at least the share of items dropped, and on real fixtures against the
+reference render."""
 
 import asyncio
 import dataclasses

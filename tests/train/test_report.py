@@ -2,6 +2,7 @@
 group, and the report, opened in Chromium, shows the curves, the renders and — token by
 token — the credit weights the log holds."""
 
+import html
 import io
 import json
 
@@ -14,6 +15,7 @@ from vsdpo.render.browser import LAUNCH_ARGS, find_chromium
 from vsdpo.render.types import Defect, RenderResult
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
+from vsdpo.train.report import visible
 from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import Scored
 from vsdpo.train.trainer import Trainer
@@ -54,7 +56,8 @@ def test_the_report_shows_the_curves_the_renders_and_the_logged_credit_of_each_t
     assert all(w > 0 and h > 0 for _, w, h in images)
     assert len(shown) == 4
     for sample, code in zip(samples, shown):
-        assert code["text"] == sample["code"]
+        # one character per code character; controls as their pictures (a random model's)
+        assert code["text"] == html.unescape(visible(sample["code"]))
         assert [t for t, _, _ in code["tokens"]] == _visible_tokens(sample["offsets"])
         for t, weight, background in code["tokens"]:
             assert weight == sample["weights"][t]

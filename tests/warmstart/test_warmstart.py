@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vsdpo.cli import main
 from vsdpo.tasks import generate_tasks
 from vsdpo.warmstart import WarmstartConfig, cache_key, format_prompt, warmstart
-from vsdpo.warmstart.measure import measure
+from vsdpo.warmstart.measure import CONTEXTS, gate, measure
 
 TOY = WarmstartConfig(num_student_examples=40, num_feedback_examples=6, vocab_size=400,
                       hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
@@ -48,14 +48,22 @@ def test_any_config_change_gives_another_cache_key():
     assert cache_key(TOY) != cache_key(WarmstartConfig(**{**vars(TOY), "steps": 4}))
 
 
-def test_measure_reports_student_and_teacher_rates_on_eval_prompts(model_dir):
+def test_measure_reports_the_student_and_each_arms_teacher_and_the_gate(model_dir):
     torch.manual_seed(0)
     report = measure(model_dir, num_tasks=3, samples=2, max_new_tokens=16)
     assert report["samples"] == 2
-    for role in ("student", "teacher"):
+    for role in ("student", *CONTEXTS):
         assert 0.0 <= report[role]["defect_rate"] <= report[role]["exec_rate"] <= 1.0
         assert 0.0 <= report[role]["complete_rate"] <= report[role]["fidelity"] <= 1.0
         assert "fidelity" in report["risky"][role] and "fidelity" in report["chart"][role]
+    assert report["gate"] == gate(report) and set(report["gate"]) == set(CONTEXTS)
+
+
+def test_the_gate_asks_half_the_defects_and_the_students_content_less_0_01():
+    rates = lambda d, f: {"defect_rate": d, "fidelity": f}  # noqa: E731
+    report = {"student": rates(0.4, 0.9), "traced": rates(0.2, 0.89),
+              "plain": rates(0.21, 0.95), "reference": rates(0.1, 0.88)}
+    assert gate(report) == {"traced": True, "plain": False, "reference": False}
 
 
 @pytest.mark.parametrize("field, value", [

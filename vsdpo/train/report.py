@@ -186,6 +186,17 @@ def _defects_html(code: str, defects: list[Defect]) -> str:
     return f"<ol class='defects'>{''.join(items)}</ol>" if items else ""
 
 
+# Control characters other than tab and newline, which HTML drops (NUL) or rewrites (CR), shown
+# as their Unicode control pictures (␀, ␍, ...) so the page holds one character per code one.
+_VISIBLE = {c: chr(0x2400 + c) for c in (*range(0x09), 0x0B, 0x0C, *range(0x0D, 0x20))}
+_VISIBLE[0x7F] = "\u2421"
+
+
+def visible(text: str) -> str:
+    """`text` HTML-escaped, its control characters as control pictures."""
+    return html.escape(text.translate(_VISIBLE))
+
+
 def shaded_code(code: str, offsets: list, weights: list[float], blamed: list[tuple[int, int]],
                 alpha: float) -> str:
     """`code` with one `<span class="tok">` per token, shaded by its weight relative to the
@@ -199,11 +210,11 @@ def shaded_code(code: str, offsets: list, weights: list[float], blamed: list[tup
             continue
         shade = min(max((w / level - 1.0) / (alpha - 1.0), 0.0), 1.0) if alpha > 1.0 else 0.0
         cls = "tok blamed" if any(a < end and start < b for a, b in blamed) else "tok"
-        out.append(f'{html.escape(code[cursor:start])}<span class="{cls}" data-token="{t}" '
+        out.append(f'{visible(code[cursor:start])}<span class="{cls}" data-token="{t}" '
                    f'data-weight="{w!r}" title="credit {w:.3f}" style="background-color: '
-                   f'rgba(230, 25, 75, {shade:.4f})">{html.escape(code[start:end])}</span>')
+                   f'rgba(230, 25, 75, {shade:.4f})">{visible(code[start:end])}</span>')
         cursor = end
-    return "".join(out) + html.escape(code[cursor:])
+    return "".join(out) + visible(code[cursor:])
 
 
 def _reward_table(parts: dict | None) -> str:
