@@ -41,3 +41,15 @@ def shared_renderer() -> SyncChartRenderer:
         _shared = SyncChartRenderer(ChartConfig(workers=2, timeout_s=60, cpu_s=60))
         atexit.register(_shared.close)
     return _shared
+
+
+def render_ok(code: str):
+    """The shared renderer's result for `code`, which must run."""
+    result = shared_renderer().render(code)
+    assert result.ok, result.error
+    return result
+
+
+def blamed(code: str, defect) -> list[str]:
+    """The code at each of the defect's spans."""
+    return [code[s:e] for s, e in defect.spans]

@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from chart_session import shared_renderer
+from chart_session import blamed, render_ok
 
 HEAD = "import matplotlib\nimport matplotlib as mpl\nimport matplotlib.pyplot as plt\n"
 # Five labels that fit at the default 10 pt and collide at 16 pt and above.
@@ -20,13 +20,7 @@ needs_seaborn = pytest.mark.skipif(importlib.util.find_spec("seaborn") is None,
 
 def render(body: str):
     code = HEAD + body
-    result = shared_renderer().render(code)
-    assert result.ok, result.error
-    return code, result
-
-
-def blamed(code: str, defect) -> list[str]:
-    return [code[s:e] for s, e in defect.spans]
+    return code, render_ok(code)
 
 
 def tick_overlap(code: str, result) -> list[str]:
@@ -47,24 +41,17 @@ def test_the_labels_fit_without_global_style():
     "mpl.rc('xtick', labelsize=22)",
     "plt.style.use({'xtick.labelsize': 22})",
     "plt.style.use('seaborn-v0_8-poster')",
+    *(pytest.param(s, marks=needs_seaborn) for s in (
+        "sns.set(font_scale=2)",
+        "sns.set_theme(style='whitegrid', font_scale=2)",
+        "sns.set_context('poster')")),
 ])
 def test_the_rc_statement_that_enlarged_colliding_tick_labels_is_blamed(statement):
-    code, result = render(f"{UNRELATED}\n{statement}\n{BARS}")
+    seaborn = "import seaborn as sns\n" if statement.startswith("sns.") else ""
+    code, result = render(f"{seaborn}{UNRELATED}\n{statement}\n{BARS}")
     spans = tick_overlap(code, result)
     assert statement in spans and BAR_LINE in spans
     assert UNRELATED not in spans
-
-
-@needs_seaborn
-@pytest.mark.parametrize("statement", [
-    "sns.set(font_scale=2)",
-    "sns.set_theme(style='whitegrid', font_scale=2)",
-    "sns.set_context('poster')",
-])
-def test_seaborn_themes_that_enlarge_tick_labels_are_blamed(statement):
-    code, result = render(f"import seaborn as sns\n{UNRELATED}\n{statement}\n{BARS}")
-    spans = tick_overlap(code, result)
-    assert statement in spans and BAR_LINE in spans and UNRELATED not in spans
 
 
 def test_only_the_last_statement_that_set_the_size_is_blamed():

@@ -3,7 +3,7 @@ the line that caused it, and clean charts that must report nothing."""
 
 import pytest
 
-from chart_session import shared_renderer
+from chart_session import blamed, render_ok
 
 HEAD = "import matplotlib.pyplot as plt\nimport numpy as np\n"
 NAMES = 'names = [f"An extraordinarily long category name {i}" for i in range(8)]\n'
@@ -11,13 +11,7 @@ NAMES = 'names = [f"An extraordinarily long category name {i}" for i in range(8)
 
 def render(body: str):
     code = HEAD + body
-    result = shared_renderer().render(code)
-    assert result.ok, result.error
-    return code, result
-
-
-def blamed(code: str, defect) -> list[str]:
-    return [code[s:e] for s, e in defect.spans]
+    return code, render_ok(code)
 
 
 def of_kind(result, kind: str, text: str = ""):
@@ -152,5 +146,4 @@ def test_clean_charts_report_nothing(name):
 
 def test_clean_chartmimic_bar_chart_reports_nothing(fixtures_dir):
     code = (fixtures_dir / "chartmimic" / "bar_23.py").read_text()
-    result = shared_renderer().render(code)
-    assert result.ok and result.defects == []
+    assert render_ok(code).defects == []
