@@ -5,8 +5,10 @@ and the benchmarks' own columns where they apply — ChartMimic's low-level scor
 layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
 for pages with a reference, AeSlides-style rules for slides — each with the mean of its
 parts; with a local CLIP model, Design2Code's CLIP score too (`design2code/clip`, outside the
-mean, as Design2Code reports it). Every value carries a 95% bootstrap interval over prompts
-(`name@lo`, `name@hi`).
+mean, as Design2Code reports it). The ChartMimic columns are ChartMimic's own definitions
+(`vsdpo.feedback.chartmimic_metrics`, docs/eval_chartmimic.md), not the reward's look-alike
+`sim_*` terms; the Design2Code columns are the reward's `sim_*` terms. Every value carries a
+95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
@@ -27,6 +29,7 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
+from vsdpo.feedback.chartmimic_metrics import chartmimic_scores
 from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
@@ -41,9 +44,11 @@ from vsdpo.train.score import ReferenceRenders, task_images
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
-# benchmark column → (domain, the `reward_components` keys averaged under it)
+# benchmark column → (domain, the keys of a row's parts averaged under it): `chartmimic_*` from
+# `chartmimic_scores`, the others from `reward_components`
 BENCHMARKS = {
-    "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
+    "chartmimic": ("chart", ("chartmimic_text", "chartmimic_layout", "chartmimic_type",
+                             "chartmimic_color")),
     "design2code": ("web", ("sim_block", "sim_text", "sim_position", "sim_color")),
     "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
 }
@@ -71,6 +76,8 @@ async def score_samples(cfg: Config, tasks_N, codes,
     for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
                                                           clip_N):
         parts = reward_components(task, result, reference)
+        if task.domain == "chart" and reference is not None:
+            parts |= {f"chartmimic_{k}": v for k, v in chartmimic_scores(result, reference).items()}
         row = {"exec_rate": float(result.ok),
                "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
         row |= {f"defect_rate/{k}": float(result.ok and any(d.kind == k for d in result.defects))
