@@ -46,7 +46,8 @@ PLOT_CALLS = {"bar", "barh", "plot", "scatter", "pie", "hist", "boxplot", "violi
 # chart-type swaps tried in order; the first one that the script has and survives is used
 TYPE_SWAPS = [(".bar(", ".barh("), (".barh(", ".bar("), (".fill_between(", ".fill_betweenx("),
               (".contourf(", ".contour("), (".hlines(", ".vlines("), (".scatter(", ".plot("),
-              (".plot(", ".scatter("), (".errorbar(", ".plot("), (".pie(", ".bar(")]
+              (".plot(", ".scatter("), (".errorbar(", ".plot("), (".pie(", ".bar("),
+              (".fill(", ".plot("), (".quiver(", ".barbs("), (".violinplot(", ".boxplot(")]
 SAVEFIG = re.compile(r"^plt\.savefig\(", re.M)
 HEX = re.compile(r"#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})\b")
 CMAP = re.compile(r"""cmap\s*=\s*["'](\w+)["']""")
@@ -205,8 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--official", type=Path, help="a ChartMimic checkout (outside the project)")
     args = parser.parse_args(argv)
     all_scripts = sorted((fixtures_dir() / "chartmimic").glob("*.py"))
-    step = max(1, len(all_scripts) // args.scripts)
-    scripts = all_scripts[::step][:args.scripts]
+    spread = np.linspace(0, len(all_scripts) - 1, min(args.scripts, len(all_scripts)))
+    scripts = [all_scripts[i] for i in sorted(set(spread.round().astype(int)))]
     pairs = build_pairs(scripts)
     for p in pairs:
         p["ours"] = chartmimic_scores(p["result"], p["reference"])
