@@ -2,11 +2,12 @@
 and report, over all samples, exec rate, defect rate (overall and by kind), reward against
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
 and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
-layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
-for pages with a reference, AeSlides-style rules for slides — each with the mean of its
-parts; with a local CLIP model, Design2Code's CLIP score too (`design2code/clip`, outside the
-mean, as Design2Code reports it). Every value carries a 95% bootstrap interval over prompts
-(`name@lo`, `name@hi`).
+layout, type, colour) for charts and AeSlides-style rules for slides, each with the mean of
+its parts, and for pages with a reference Design2Code's visual score (block match, text,
+position, colour; `design2code_metrics.py`, not the reward's `sim_*` terms) with
+`design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it: CLIP is
+`design2code/clip` with a local CLIP model, else 0. Every value carries a 95% bootstrap
+interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
@@ -28,6 +29,7 @@ import torch
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
 from vsdpo.feedback.clip_score import ClipScorer
+from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderPool
@@ -41,10 +43,10 @@ from vsdpo.train.score import ReferenceRenders, task_images
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
-# benchmark column → (domain, the `reward_components` keys averaged under it)
+# benchmark column → (domain, the `reward_components` keys averaged under it); Design2Code's
+# columns are not the reward's `sim_*` terms but its own metric (`design2code_metrics`)
 BENCHMARKS = {
     "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
-    "design2code": ("web", ("sim_block", "sim_text", "sim_position", "sim_color")),
     "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
 }
 
@@ -83,8 +85,12 @@ async def score_samples(cfg: Config, tasks_N, codes,
             if task.domain == domain and (reference is not None or name == "aeslides"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
-        if clip_score is not None and task.domain == "web" and reference is not None:
-            row["design2code/clip"] = clip_score
+        if task.domain == "web" and reference is not None:
+            scores = design2code_scores(result, reference, clip_score or 0.0)
+            row |= {f"design2code/{k}": v for k, v in scores.items() if k != "final"}
+            row["design2code/mean"] = scores["final"]
+            if clip_score is not None:
+                row["design2code/clip"] = clip_score
         rows.append(row)
     return rows
 
