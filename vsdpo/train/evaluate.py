@@ -3,9 +3,11 @@ and report, over all samples, exec rate, defect rate (overall and by kind), rewa
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
 and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
 layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
-for pages with a reference, AeSlides-style rules for slides — each with the mean of its
-parts; with a local CLIP model, Design2Code's CLIP score too (`design2code/clip`, outside the
-mean, as Design2Code reports it). Every value carries a 95% bootstrap interval over prompts
+for pages with a reference, and our AeSlides-style reward rules for slides — each with the
+mean of its parts — and, for slides, AeSlides' own metrics as its code defines them
+(`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md); with a local CLIP
+model, Design2Code's CLIP score too (`design2code/clip`, outside the mean, as Design2Code
+reports it). Every value carries a 95% bootstrap interval over prompts
 (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
@@ -27,6 +29,7 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
+from vsdpo.feedback.aeslides_metrics import aeslides_metrics
 from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
@@ -45,7 +48,8 @@ BATCH = 16  # completions per generate call (transformers keeps every step's log
 BENCHMARKS = {
     "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
     "design2code": ("web", ("sim_block", "sim_text", "sim_position", "sim_color")),
-    "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
+    "slide_rules": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions",
+                              "rule_balance")),
 }
 
 
@@ -80,9 +84,11 @@ async def score_samples(cfg: Config, tasks_N, codes,
             row |= {"content_fidelity": fidelity,
                     "clean_complete": float(result.ok and not result.defects and fidelity == 1.0)}
         for name, (domain, keys) in BENCHMARKS.items():
-            if task.domain == domain and (reference is not None or name == "aeslides"):
+            if task.domain == domain and (reference is not None or name == "slide_rules"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
+        if task.domain == "slide" and result.ok:
+            row |= {f"aeslides/{k}": v for k, v in aeslides_metrics(result).items()}
         if clip_score is not None and task.domain == "web" and reference is not None:
             row["design2code/clip"] = clip_score
         rows.append(row)
