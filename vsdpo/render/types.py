@@ -86,6 +86,9 @@ class RenderResult:
     defects: list[Defect] = field(default_factory=list)
     missed_urls: list[str] = field(default_factory=list)  # network requests the page made: refused
     substituted_fonts: list[str] = field(default_factory=list)  # served with another font
+    # slides: the document's height laid out in a 10 px tall viewport, as AeSlides' adaptive-
+    # height render measures it (`feedback/aeslides_metrics.py`); None for other domains
+    adaptive_height: int | None = None
 
 
 class RenderTimeout(Exception):

@@ -2,12 +2,13 @@
 and report, over all samples, exec rate, defect rate (overall and by kind), reward against
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
 and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
-layout, type, colour) for charts and AeSlides-style rules for slides, each with the mean of
-its parts, and for pages with a reference Design2Code's visual score (block match, text,
-position, colour; `design2code_metrics.py`, not the reward's `sim_*` terms) with
-`design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it: CLIP is
-`design2code/clip` with a local CLIP model, else 0. Every value carries a 95% bootstrap
-interval over prompts (`name@lo`, `name@hi`).
+layout, type, colour) for charts; for pages with a reference, Design2Code's visual score
+(block match, text, position, colour; `design2code_metrics.py`, not the reward's `sim_*`
+terms) with `design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it: CLIP is
+`design2code/clip` with a local CLIP model, else 0; for slides, our AeSlides-style reward
+rules (`slide_rules/*`, with their mean) and AeSlides' own metrics as its code defines them
+(`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md). Every value carries a
+95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
@@ -28,6 +29,7 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
+from vsdpo.feedback.aeslides_metrics import aeslides_metrics
 from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
@@ -47,7 +49,8 @@ BATCH = 16  # completions per generate call (transformers keeps every step's log
 # columns are not the reward's `sim_*` terms but its own metric (`design2code_metrics`)
 BENCHMARKS = {
     "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
-    "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
+    "slide_rules": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions",
+                              "rule_balance")),
 }
 
 
@@ -82,7 +85,7 @@ async def score_samples(cfg: Config, tasks_N, codes,
             row |= {"content_fidelity": fidelity,
                     "clean_complete": float(result.ok and not result.defects and fidelity == 1.0)}
         for name, (domain, keys) in BENCHMARKS.items():
-            if task.domain == domain and (reference is not None or name == "aeslides"):
+            if task.domain == domain and (reference is not None or name == "slide_rules"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
         if task.domain == "web" and reference is not None:
@@ -91,6 +94,8 @@ async def score_samples(cfg: Config, tasks_N, codes,
             row["design2code/mean"] = scores["final"]
             if clip_score is not None:
                 row["design2code/clip"] = clip_score
+        if task.domain == "slide" and result.ok:
+            row |= {f"aeslides/{k}": v for k, v in aeslides_metrics(result).items()}
         rows.append(row)
     return rows
 
