@@ -32,11 +32,19 @@ def with_defects(*severities):
         for i, s in enumerate(severities)])
 
 
-def test_prompt_comes_first_then_the_rubric_then_the_instruction():
-    text = teacher_context(TASK, with_defects(0.9, 0.4), code=CODE)
+def rubric(text: str) -> str:
+    """The rubric part of a context: from its header up to the attempt."""
+    start = text.index(ContextConfig().rubric_header)
+    return text[start:text.index(ContextConfig().attempt_note.split("\n")[0], start)]
+
+
+def test_prompt_then_rubric_then_sibling_then_attempt_then_instruction():
+    sibling = CODE.replace("Quarterly", "Yearly")
+    text = teacher_context(TASK, with_defects(0.9, 0.4), sibling, code=CODE)
     assert text.startswith(TASK.prompt) and text.endswith(INSTRUCTION)
     first, second = text.index("clipped_text"), text.index("overlap")
-    assert len(TASK.prompt) < first < second < text.index(INSTRUCTION)
+    assert len(TASK.prompt) < first < second < text.index(sibling) < text.index(CODE)
+    assert text.index(CODE) < text.index(INSTRUCTION)
     assert "line 4: ax.set_title('Quarterly sales" in text and "measurement 0" in text
     assert "line 3: ax.bar(['Q1', 'Q2'], [3, 4])" in text
 
@@ -46,7 +54,9 @@ def test_the_plain_rubric_gives_each_defects_kind_and_message_without_lines_or_c
     assert text.startswith(TASK.prompt) and text.endswith(INSTRUCTION)
     assert "- clipped_text (severity 0.90): measurement 0" in text
     assert "- overlap (severity 0.40): measurement 1" in text
-    assert "line" not in text.lower() and "ax." not in text and " px" not in text
+    assert CODE in text  # the attempt is shown; the rubric neither cites nor quotes it
+    assert "line" not in rubric(text).lower() and "ax." not in rubric(text)
+    assert " px" not in text
     error = RenderResult(ok=False, error="Traceback ...\nNameError: name 'y'")
     assert "NameError: name 'y'" in teacher_context(TASK, error, code=CODE, traced=False)
 
@@ -72,8 +82,18 @@ def test_truncation_drops_least_severe_lines_first_and_never_cuts_the_prompt():
     assert "clipped_text" in text and "low_contrast" in text  # severities 0.9 and 0.6 stay
     assert "overlap" not in text and "misaligned" not in text  # 0.2 and 0.1 go
     assert "2 less severe problem(s) omitted" in text
+    assert CODE not in text  # the attempt goes before a rubric line
     tiny = teacher_context(TASK, with_defects(0.9), code=CODE, config=ContextConfig(max_chars=10))
     assert tiny.startswith(TASK.prompt)
+
+
+def test_the_sibling_goes_before_the_attempt_when_the_cap_binds():
+    sibling = CODE.replace("Quarterly", "Yearly")
+    full = teacher_context(TASK, with_defects(0.9), sibling, code=CODE)
+    assert CODE in full and sibling in full
+    config = ContextConfig(max_chars=len(full) - 1)
+    text = teacher_context(TASK, with_defects(0.9), sibling, code=CODE, config=config)
+    assert CODE in text and sibling not in text and "clipped_text" in text
 
 
 def test_a_clean_sibling_is_offered_as_a_correct_solution():

@@ -35,7 +35,12 @@ def _width(result, kind: str) -> float:
 
 
 @pytest.mark.parametrize("url,path", [
-    ("https://cdn.tailwindcss.com", "@tailwindcss/browser@4/dist/index.global.js"),
+    ("https://cdn.tailwindcss.com", "tailwindcss-cdn@3/tailwindcss.js"),
+    ("https://cdn.tailwindcss.com?plugins=forms", "tailwindcss-cdn@3/tailwindcss-with-forms.js"),
+    ("https://cdn.tailwindcss.com?plugins=forms,typography",
+     "tailwindcss-cdn@3/tailwindcss-with-all-plugins.js"),
+    ("https://cdn.jsdelivr.net/npm/@tailwindcss/browser@4",
+     "@tailwindcss/browser@4/dist/index.global.js"),
     ("https://cdn.jsdelivr.net/npm/bootstrap@5.3.0/dist/css/bootstrap.min.css",
      "bootstrap@5/dist/css/bootstrap.min.css"),
     ("https://unpkg.com/echarts@5.4.3/dist/echarts.js", "echarts@5/dist/echarts.min.js"),
@@ -59,7 +64,7 @@ def test_cdn_urls_map_to_the_cached_file_of_the_same_major(url, path):
     served = AssetResolver().resolve(url)
     if path is None:
         assert served is None
-    else:  # the file, or the file with a prescript (Tailwind) or a postscript (Chart.js)
+    else:  # the file, or the file with a postscript (Chart.js)
         body = served.body or served.path.read_bytes()
         assert (DEFAULT_CACHE / path).read_bytes() in body
 
@@ -225,3 +230,15 @@ def test_only_refused_requests_are_missed(html_pool, assetless_pool):
     page = f'<link rel="stylesheet" href="{unknown}"><link rel="stylesheet" href="{known}"><p>x</p>'
     assert html_pool.one("web", page).missed_urls == [unknown]
     assert assetless_pool.one("web", page).missed_urls == [unknown, known]
+
+
+def test_tailwind_v3_utilities_beat_an_icon_fonts_class_and_v4_layers_lose_to_it(html_pool):
+    # `.material-icons {font-size: 24px}` comes unlayered from the icon stylesheet. The v3 Play
+    # CDN appends its utilities after it (same specificity, later: text-4xl wins, 36 px); v4
+    # puts them in `@layer utilities`, below every unlayered rule (24 px).
+    icon = ('<link href="https://fonts.googleapis.com/icon?family=Material+Icons" '
+            'rel="stylesheet"><i class="material-icons text-4xl">person</i>')
+    v3, v4 = (html_pool.one("slide", f'<script src="{url}"></script>' + icon) for url in (
+        "https://cdn.tailwindcss.com", "https://cdn.jsdelivr.net/npm/@tailwindcss/browser@4"))
+    assert v3.missed_urls == v4.missed_urls == []
+    assert _box(v3, "i").font_size == 36 and _box(v4, "i").font_size == 24

@@ -174,3 +174,16 @@ def test_bad_render_config_names_the_key(kwargs, key):
 def test_an_unknown_domain_is_an_error_result_not_an_exception(html_pool):
     result = html_pool.render([Artifact("pdf", "x")])[0]
     assert not result.ok and "unknown domain" in result.error
+
+
+def test_a_slides_adaptive_height_is_its_contents_as_aeslides_measures_it(html_pool):
+    # AeSlides lays the slide out in a viewport 10 px tall: a fixed 1280×720 box measures 720,
+    # content spilling below measures its full height, and a `100vh` box only the 10 px
+    fixed, spilling, screen, page = html_pool.render([
+        Artifact("slide", '<body style="margin:0"><div style="width:1280px;height:720px">'),
+        Artifact("slide", '<body style="margin:0"><div style="width:1280px;height:900px">'),
+        Artifact("slide", '<body style="margin:0"><div style="width:1280px;height:100vh">'),
+        Artifact("web", "<p>a page</p>")])
+    heights = (fixed.adaptive_height, spilling.adaptive_height, screen.adaptive_height)
+    assert heights == (720, 900, 10)
+    assert page.adaptive_height is None and fixed.height == 720

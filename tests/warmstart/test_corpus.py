@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from vsdpo.feedback import ContextConfig
 from vsdpo.tasks import DOMAINS
 from vsdpo.tasks.programs import PRONE_STYLES, ROBUST_STYLES, block_spans, parse_prompt, solve
 from vsdpo.render.types import Artifact
@@ -91,6 +92,24 @@ def test_a_reported_attempt_is_answered_with_a_program_of_the_family(feedback):
     for e in reported:
         target = _block_styles(_task(_attempt_prompt(e)), e.completion)
         assert any(s in ROBUST_STYLES[_task(_attempt_prompt(e)).domain] for s in target)
+
+
+def test_the_target_is_the_shown_attempt_with_only_style_statements_changed(feedback):
+    """The teacher reads the attempt last in its context; a run attempt's target differs from
+    it only on style statements (a failed one's is mended instead)."""
+    header = ContextConfig().attempt_note.split("{code}")[0]
+    repaired = 0
+    for e in feedback:
+        assert e.prompt.count(header) == 1
+        attempt = e.prompt.split(header)[1].split("\n\n" + ContextConfig().instruction)[0]
+        if "failed to run" in e.prompt:
+            continue
+        lines = attempt.splitlines(), e.completion.splitlines()
+        assert len(lines[0]) == len(lines[1])
+        changed = [a for a, b in zip(*lines) if a != b]
+        assert all("tick_params" in a or "style=" in a for a in changed), changed
+        repaired += bool(changed)
+    assert repaired >= 4
 
 
 def test_the_local_repair_changes_exactly_the_risky_prone_blocks():

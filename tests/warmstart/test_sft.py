@@ -9,7 +9,8 @@ from vsdpo.tasks.programs import solve, styles
 from vsdpo.warmstart import sft
 from vsdpo.warmstart.corpus import Example
 from vsdpo.warmstart.sft import IGNORE, batch_loss, build_model, collate, copy_sequences, encode
-from vsdpo.warmstart.tokenizer import ASSISTANT, BOS, EOS, USER, format_prompt, train_tokenizer
+from vsdpo.warmstart.tokenizer import (ASSISTANT, BOS, EOS, USER, format_prompt,
+                                      format_teacher_prompt, train_tokenizer)
 
 TASKS = generate_tasks(DOMAINS, 30, seed=0)
 TOKENIZER = train_tokenizer([format_prompt(t.prompt) + solve(t, s) + EOS
@@ -18,8 +19,8 @@ TOKENIZER = train_tokenizer([format_prompt(t.prompt) + solve(t, s) + EOS
 
 def test_copied_words_weigh_content_weight_and_template_tokens_one():
     task = TASKS[0]  # a chart: labels and the title are copied from the prompt
-    (e,) = encode([Example(format_prompt(task.prompt), solve(task, "flat"))], TOKENIZER,
-                  max_len=512, content_weight=5.0)
+    (e,) = encode([Example(format_prompt(task.prompt), solve(task, "flat"), task.prompt)],
+                  TOKENIZER, max_len=512, content_weight=5.0)
     tokens = TOKENIZER.convert_ids_to_tokens(e.ids[e.prompt_len:])
     assert len(e.weights) == len(tokens)
     heavy = {t for t, w in zip(tokens, e.weights) if w == 5.0}
@@ -29,8 +30,23 @@ def test_copied_words_weigh_content_weight_and_template_tokens_one():
     assert set(e.weights) == {1.0, 5.0}
 
 
+def test_a_teacher_example_weighs_only_the_task_prompts_words():
+    """The teacher prompt shows the attempt, whose words are all in the program: only the
+    words of the task prompt are content."""
+    task = TASKS[0]
+    code = solve(task, "flat")
+    (e,) = encode([Example(format_teacher_prompt(f"{task.prompt}\n\n{code}"), code,
+                           task.prompt)], TOKENIZER, max_len=1024, content_weight=5.0)
+    tokens = TOKENIZER.convert_ids_to_tokens(e.ids[e.prompt_len:])
+    heavy = {t for t, w in zip(tokens, e.weights) if w == 5.0}
+    label = task.prompt.split("panel: ")[1].split("=")[0]
+    assert {t for t in TOKENIZER.tokenize(label) if len(t) > 2} <= heavy
+    assert not heavy & {"import", "matplotlib", "subplots", "figsize", "<|eos|>"}
+
+
 def test_the_loss_is_the_weighted_mean_of_token_cross_entropies():
-    examples = [Example(format_prompt(t.prompt), solve(t, styles(t.domain)[0])) for t in TASKS[:3]]
+    examples = [Example(format_prompt(t.prompt), solve(t, styles(t.domain)[0]), t.prompt)
+                for t in TASKS[:3]]
     encoded = encode(examples, TOKENIZER, max_len=512, content_weight=3.0)
     model = build_model(TOKENIZER, 32, 1, 2, 64, 512, seed=0).double()
     loss = batch_loss(model, [encoded[:2], encoded[2:]], TOKENIZER.pad_token_id)
@@ -61,7 +77,7 @@ def test_a_copy_sequence_completes_with_its_own_prompt_words_then_eos():
 
 
 def test_every_corpus_batch_holds_copy_per_batch_copy_sequences(monkeypatch):
-    student = encode([Example(format_prompt(t.prompt), solve(t, styles(t.domain)[0]))
+    student = encode([Example(format_prompt(t.prompt), solve(t, styles(t.domain)[0]), t.prompt)
                       for t in TASKS[:6]], TOKENIZER, max_len=512)
     copies = copy_sequences(TOKENIZER, 20, seed=0)
     seen = []

@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vsdpo.cli import main
 from vsdpo.tasks import generate_tasks
 from vsdpo.warmstart import WarmstartConfig, cache_key, format_prompt, warmstart
+from vsdpo.warmstart.build import code_of
 from vsdpo.warmstart.measure import CONTEXTS, gate, measure
 
 TOY = WarmstartConfig(num_student_examples=40, num_feedback_examples=6, vocab_size=400,
@@ -46,6 +47,19 @@ def test_the_same_config_returns_the_cached_directory_without_rebuilding(model_d
 def test_any_config_change_gives_another_cache_key():
     assert cache_key(TOY) == cache_key(WarmstartConfig(**vars(TOY)))
     assert cache_key(TOY) != cache_key(WarmstartConfig(**{**vars(TOY), "steps": 4}))
+
+
+def test_the_key_ignores_docstrings_and_comments_but_not_code(tmp_path):
+    source = tmp_path / "m.py"
+    versions = ['def f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n',
+                '"""A module."""\n\ndef f(x):\n    """x, doubled."""\n\n    return 2 * x\n',
+                'def f(x):\n    return 2 * x\n',
+                'def f(x):\n    """Twice x."""\n    return 3 * x\n']
+    keys = []
+    for text in versions:
+        source.write_text(text)
+        keys.append(code_of(source))
+    assert keys[0] == keys[1] == keys[2] != keys[3]
 
 
 def test_measure_reports_the_student_and_each_arms_teacher_and_the_gate(model_dir):

@@ -1,10 +1,11 @@
 """Design2Code's high-level score: the CLIP similarity of a render and its reference render.
 
 As Design2Code does, text is masked before embedding (each text element's box is filled with
-the background colour it is drawn on), so the score measures the visual layout and
-images rather than repeating the text columns. The model comes from a local directory
-(`vsdpo eval --clip DIR`: a transformers CLIP checkpoint such as clip-vit-base-patch32);
-nothing is downloaded.
+the background colour it is drawn on; Design2Code inpaints its glyph boxes), so the score
+measures the visual layout and images rather than repeating the text columns; and the whole
+page is squeezed to a square first, so CLIP's centre crop keeps all of a long page. The
+model comes from a local directory (`vsdpo eval --clip DIR`: a transformers CLIP checkpoint
+such as clip-vit-base-patch32); nothing is downloaded.
 """
 
 import torch
@@ -22,6 +23,12 @@ def masked_screenshot(result: RenderResult) -> Image.Image:
         if e.text and e.background is not None:
             pen.rectangle(e.bbox, fill=tuple(e.background))
     return image
+
+
+def _square(image: Image.Image) -> Image.Image:
+    """Squeezed to a square of its shorter side, as Design2Code's `rescale_and_mask` does."""
+    side = min(image.size)
+    return image.resize((side, side), Image.LANCZOS)
 
 
 class ClipScorer:
@@ -46,7 +53,8 @@ class ClipScorer:
         scores = [0.0] * len(results)
         if not pairs:
             return scores
-        images = [masked_screenshot(x) for k in pairs for x in (results[k], references[k])]
+        images = [_square(masked_screenshot(x)) for k in pairs
+                  for x in (results[k], references[k])]
         pixels = self.processor(images=images, return_tensors="pt").pixel_values.to(self.device)
         emb_ND = self.model.get_image_features(pixel_values=pixels)
         emb_ND = getattr(emb_ND, "pooler_output", emb_ND)  # transformers 5 may wrap it

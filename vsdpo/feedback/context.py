@@ -10,8 +10,12 @@ attempt, then the instruction to solve the original task. The feedback is one of
 - the trimmed traceback, when the code failed (`result.ok` is False);
 - a note that the render was blank;
 plus, optionally, a sibling of the same group that rendered with no defects, as a correct
-solution for reference (as in SDPO). The total is capped at `max_chars`: the sibling goes
-first, then rubric lines, least severe first; the prompt and instruction are never cut.
+solution for reference (as in SDPO); then the attempt itself, last so it sits nearest the
+completion, which repairs it where the feedback points and copies it elsewhere (the teacher
+scores the attempt's tokens anyway; without the text, a teacher writing its own program
+re-rolls every choice the feedback does not mention). The total is capped at `max_chars`:
+the sibling goes first, then the attempt, then rubric lines, least severe first; the prompt
+and instruction are never cut.
 Chat templates are applied by the caller. A vision-language teacher also sees the student's
 render, with its defect boxes drawn on it (`teacher_screenshot`).
 """
@@ -29,6 +33,7 @@ class ContextConfig:
     """Templates (`str.format` with the named fields shown) and length caps."""
 
     layout: str = "{prompt}\n\n{feedback}\n\n{instruction}"
+    attempt_note: str = "The attempt this feedback is about:\n{code}"
     rubric_header: str = "Feedback on a previous attempt: its render has these problems:"
     defect_line: str = "- {kind} (severity {severity:.2f}) at {where}: {message}"
     plain_defect_line: str = "- {kind} (severity {severity:.2f}): {message}"
@@ -117,20 +122,22 @@ def _feedback(result: RenderResult, code: str | None, traced: bool, budget: int,
 def teacher_context(task: Task, result: RenderResult, sibling: str | None = None, *,
                     code: str | None = None, traced: bool = True,
                     config: ContextConfig = ContextConfig()) -> str:
-    """The teacher's prompt for one sample; `code` is the student's rendered code (the
-    string the defect spans index; without it the traced rubric cites pixel boxes instead
-    of lines); `traced=False` gives the plain rubric; `sibling` is the code of a
-    defect-free sibling, or None."""
+    """The teacher's prompt for one sample; `code` is the student's rendered code (shown as
+    the attempt, and the string the defect spans index; without it the traced rubric cites
+    pixel boxes instead of lines); `traced=False` gives the plain rubric; `sibling` is the
+    code of a defect-free sibling, or None."""
     cfg = config
     frame = len(cfg.layout.format(prompt=task.prompt, feedback="", instruction=cfg.instruction))
     budget = cfg.max_chars - frame
     feedback = _feedback(result, code, traced, budget, cfg)
-    if sibling is not None:
-        extra = "\n\n" + cfg.sibling_note.format(code=sibling)
-        if len(feedback) + len(extra) <= budget:
-            feedback += extra
-    text = cfg.layout.format(prompt=task.prompt, feedback=feedback, instruction=cfg.instruction)
-    return text
+    attempt = "" if code is None else "\n\n" + cfg.attempt_note.format(code=code)
+    if len(feedback) + len(attempt) > budget:
+        attempt = ""
+    shown = "" if sibling is None else "\n\n" + cfg.sibling_note.format(code=sibling)
+    if len(feedback) + len(attempt) + len(shown) > budget:
+        shown = ""
+    return cfg.layout.format(prompt=task.prompt, feedback=feedback + shown + attempt,
+                             instruction=cfg.instruction)
 
 
 def teacher_screenshot(result: RenderResult, boxed: bool = True):

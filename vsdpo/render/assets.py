@@ -35,8 +35,6 @@ CDNJS = {"font-awesome": (("font-awesome", "@fortawesome/fontawesome-free"), "")
          "tailwindcss": (("tailwindcss",), "dist/")}
 # appended to a library's script: a capture shows the final chart, not its first frames
 POSTSCRIPTS = {"chart.js": b"\n;Chart.defaults.animation = false;\n"}
-# read before the v4 build on `cdn.tailwindcss.com`: a v3 `tailwind.config` becomes `@theme`
-TAILWIND_CONFIG = Path(__file__).with_name("tailwind_config.js")
 # Google Fonts families served by an installed system font of the same design and metrics
 LOCAL_FONTS = {f"Noto {kind} {r}": f"Noto {kind} CJK {r}" for kind in ("Sans", "Serif")
                for r in ("SC", "TC", "HK", "JP", "KR")}
@@ -86,9 +84,8 @@ class AssetResolver:
             if path in ("/css", "/css2", "/icon"):
                 return self._google_css(parts.query, css2=path == "/css2")
             return None
-        if host == "cdn.tailwindcss.com":  # the v3 Play CDN: no v3 browser build is on npm
-            served = self._npm("@tailwindcss/browser", "4", "")
-            return served and Served(served.content_type, body=_joined(TAILWIND_CONFIG, served.path))
+        if host == "cdn.tailwindcss.com":  # the v3 Play CDN; v4 pages link @tailwindcss/browser
+            return self._play_cdn(parts.query)
         if host == "cdn.jsdelivr.net" and segments[:1] == ["npm"]:
             return self._npm_path(segments[1:])
         if host == "unpkg.com":
@@ -108,6 +105,16 @@ class AssetResolver:
             return self._npm("jquery", segments[3] if len(segments) > 3 else "",
                              "dist/" + "/".join(segments[4:]))
         return None
+
+    def _play_cdn(self, query: str) -> Served | None:
+        """The v3 Play CDN script; `?plugins=forms` is the build with that plugin, and
+        several plugins (or one the package lacks a build of) the build with all of them."""
+        plugins = [p.split("@")[0] for v in parse_qs(query).get("plugins", [])
+                   for p in v.split(",") if p]
+        files = ["tailwindcss-with-all-plugins.js"]
+        if len(plugins) <= 1:
+            files.insert(0, f"tailwindcss-with-{plugins[0]}.js" if plugins else "tailwindcss.js")
+        return next(filter(None, (self._npm("tailwindcss-cdn", "3", f) for f in files)), None)
 
     def _npm_path(self, segments: list[str]) -> Served | None:
         """`<name>[@version][/path]`, the jsDelivr and unpkg shape."""

@@ -31,6 +31,8 @@ ALWAYS = ("package.json", "metadata.json")
 # name@major → the files to keep (globs on the path inside the package)
 PACKAGES = {
     "@tailwindcss/browser@4": ["dist/index.global.js"],
+    # the v3 Play CDN script (`cdn.tailwindcss.com`), as npm republishes it, with its plugins
+    "tailwindcss-cdn@3": ["tailwindcss*.js"],
     "tailwindcss@2": ["dist/tailwind.min.css"],  # v2 shipped a prebuilt stylesheet; v3 no
     "bootstrap@4": ["dist/css/*.min.css", "dist/js/*.min.js"],
     "bootstrap@5": ["dist/css/*.min.css", "dist/js/*.min.js"],

@@ -8,7 +8,8 @@ slot (a fresh context, so a fresh renderer; the browser relaunched if it died): 
 the infrastructure loses no artifact, and a page that crashes its renderer itself fails
 twice and comes back as an error. Rollouts are untrusted: JavaScript is off unless asked
 for, every request except `data:` and the CDN assets of the offline cache (`assets.py`) is
-aborted, and each job runs under a timeout.
+aborted (an image gets a placeholder instead, `placeholder.py`), and each job runs under a
+timeout.
 """
 
 import asyncio
@@ -21,9 +22,13 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
-from vsdpo.render.assets import SUBSTITUTED_HEADER, AssetResolver
+from vsdpo.render import placeholder
+from vsdpo.render.assets import SUBSTITUTED_HEADER, AssetResolver, Served
 from vsdpo.render.types import ChromiumDied, RenderTimeout
 
+# Every page's address (served empty): a relative URL (Design2Code's `placeholder.jpg`)
+# resolves against it, so its request reaches `_answer` like any other.
+PAGE_URL = "https://page.vsdpo.invalid/"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run",
                "--disable-quic", "--disable-extensions", "--disable-dev-shm-usage",
@@ -48,17 +53,24 @@ def find_chromium(path: str | None = None) -> str:
 
 
 async def _answer(route, assets: AssetResolver | None):
-    """Inline `data:` passes, a CDN asset in the offline cache is served from it, and
-    everything else is aborted: rollouts get no network."""
+    """Inline `data:` passes, a CDN asset in the offline cache is served from it, any other
+    image gets a grey placeholder (`placeholder.py`), and everything else is aborted:
+    rollouts get no network."""
     url = route.request.url
     if url.startswith("data:"):
         await route.continue_()
         return
+    if url == PAGE_URL:
+        await route.fulfill(body=b"", content_type="text/html")
+        return
     served = assets.resolve(url) if assets is not None else None
+    headers = {"Access-Control-Allow-Origin": "*"}  # fonts are CORS requests
+    if served is None and route.request.resource_type == "image":
+        served = Served(placeholder.CONTENT_TYPE, body=placeholder.placeholder_svg(url))
+        headers[placeholder.HEADER] = "1"
     if served is None:
         await route.abort()
         return
-    headers = {"Access-Control-Allow-Origin": "*"}  # fonts are CORS requests
     if served.substituted:
         headers[SUBSTITUTED_HEADER] = "; ".join(served.substituted)
     await route.fulfill(path=served.path, body=served.body, content_type=served.content_type,
@@ -154,6 +166,7 @@ class BrowserPool:
             service_workers="block", offline=True, accept_downloads=False)
         await slot.context.route("**/*", lambda route: _answer(route, self.assets))
         slot.page = await slot.context.new_page()
+        await slot.page.goto(PAGE_URL)  # `set_content` keeps the document's address
         slot.died = _fired(slot.page, "crash", "close")
         slot.page.set_default_timeout(self.timeout_s * 1000)
         slot.cdp = await slot.context.new_cdp_session(slot.page)
@@ -174,6 +187,8 @@ class BrowserPool:
                  or not self.browsers[slot.browser].is_connected())
         if stale:
             await self._open(slot, javascript)
+        elif slot.page.url != PAGE_URL:  # the last page's script navigated away
+            await slot.page.goto(PAGE_URL)
         slot.uses += 1
 
     async def run(self, job, javascript: bool):

@@ -1,6 +1,7 @@
 // One walk over the rendered DOM, returned as compact parallel arrays (one Runtime.evaluate,
 // in the probe's isolated world: page scripts cannot patch the built-ins used here).
-// Argument: [maxNodes, selectors]. Boxes are [x0, y0, x1, y1] in page pixels. Returns a JSON
+// Argument: [maxNodes, selectors]. Boxes are [x0, y0, x1, y1] in page pixels. Direct text is
+// cut at 200 characters; `long` keeps the uncut text of the elements that were cut. Returns a JSON
 // string: Playwright's structured serialisation of nested arrays is ~10x slower.
 ([maxNodes, selectors]) => {
   const SKIP = new Set(["HEAD", "SCRIPT", "STYLE", "META", "LINK", "TITLE", "NOSCRIPT",
@@ -30,7 +31,7 @@
   };
   const out = {tag: [], box: [], src: [], parent: [], text: [], trects: [], scroll: [],
                overflow: [], font: [], color: [], bg: [], bgimg: [], visible: [], display: [],
-               fixed: [], truncated: false};
+               fixed: [], long: {}, truncated: false};
   const index = new Map();
   const effBg = [], bgImg = [], clipped = [];
   const stack = [[document.documentElement, -1]];
@@ -82,7 +83,9 @@
           rects.push([r1(q.left + sx), r1(q.top + sy), r1(q.right + sx), r1(q.bottom + sy)]);
       }
     }
-    out.text.push(text.replace(/\s+/g, " ").trim().slice(0, 200));
+    text = text.replace(/\s+/g, " ").trim();
+    out.text.push(text.slice(0, 200));
+    if (text.length > 200) out.long[i] = text;  // uncut, for the Design2Code text score
     out.trects.push(rects);
     if (LEAF.has(tag)) continue;
     const kids = el.children;

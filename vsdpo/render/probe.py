@@ -35,7 +35,8 @@ class Probe:
     box: list[BBox]
     span: list[Span | None]
     parent: list[int]
-    text: list[str]
+    text: list[str]  # whitespace collapsed, cut at 200 characters
+    full_text: dict[int, str]  # the uncut text of the elements whose text was cut
     text_rects: list[list[BBox]]
     scroll: list[tuple[int, int, int, int]]  # scrollWidth, scrollHeight, clientWidth, clientHeight
     overflow: list[tuple[str, str, str]]  # overflow-x, overflow-y, white-space
@@ -82,12 +83,14 @@ async def run_probe(cdp, smap: SourceMap, max_nodes: int) -> Probe:
             spans[i] = spans[p]  # implicit element: inherit the nearest tagged ancestor
     return Probe(
         tag=raw["tag"], box=[tuple(b) for b in raw["box"]], span=spans, parent=raw["parent"],
-        text=raw["text"], text_rects=[[tuple(r) for r in rs] for rs in raw["trects"]],
+        text=raw["text"], full_text={int(i): t for i, t in raw["long"].items()},
+        text_rects=[[tuple(r) for r in rs] for rs in raw["trects"]],
         scroll=[tuple(s) for s in raw["scroll"]], overflow=[tuple(o) for o in raw["overflow"]],
         font=[tuple(f) for f in raw["font"]],
         color=[tuple(c) if c else None for c in raw["color"]],
         background=[tuple(b) for b in raw["bg"]], background_image=raw["bgimg"],
-        visible=raw["visible"], display=raw["display"], fixed=raw["fixed"], rules=rules, matches=raw["matches"],
+        visible=raw["visible"], display=raw["display"], fixed=raw["fixed"], rules=rules,
+        matches=raw["matches"],
         page=tuple(raw["page"]), truncated=raw["truncated"])
 
 
@@ -95,6 +98,7 @@ def to_elements(probe: Probe) -> list[Element]:
     """The contract's view of the probe: one `Element` per measured DOM node."""
     return [
         Element(kind=probe.tag[i], bbox=probe.box[i], span=probe.span[i], text=probe.text[i],
+                full_text=probe.full_text.get(i, probe.text[i]), text_rects=probe.text_rects[i],
                 parent=probe.parent[i] if probe.parent[i] >= 0 else None,
                 color=tuple(round(c) for c in probe.color[i][:3]) if probe.color[i] else None,
                 background=probe.background[i], font_size=probe.font[i][0])

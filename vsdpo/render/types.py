@@ -38,7 +38,9 @@ class Element:
     `kind` is the tag name (`div`, `p`) or the artist class (`Text`, `Rectangle`, `Line2D`);
     `role` says what a chart artist is for (`title`, `xtick_label`, `legend`, `data`, ...),
     empty for DOM nodes. `parent` indexes the parent element in `RenderResult.elements`.
-    Colours are RGB 0–255.
+    Colours are RGB 0–255. A DOM node's `text` is its own (direct) text, whitespace collapsed
+    and cut at 200 characters, as the reward compares it; `full_text` is the same uncut and
+    `text_rects` the boxes of its lines, for the Design2Code columns (`design2code_metrics`).
     """
 
     kind: str
@@ -50,6 +52,8 @@ class Element:
     color: tuple[int, int, int] | None = None
     background: tuple[int, int, int] | None = None
     font_size: float | None = None
+    full_text: str = ""
+    text_rects: list[BBox] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +102,9 @@ class RenderResult:
     defects: list[Defect] = field(default_factory=list)
     missed_urls: list[str] = field(default_factory=list)  # network requests the page made: refused
     substituted_fonts: list[str] = field(default_factory=list)  # served with another font
+    # slides: the document's height laid out in a 10 px tall viewport, as AeSlides' adaptive-
+    # height render measures it (`feedback/aeslides_metrics.py`); None for other domains
+    adaptive_height: int | None = None
     chart_log: ChartLog | None = None  # charts only: ChartMimic's view, for its eval columns
 
 

@@ -1,13 +1,14 @@
 """Evaluate a model directory on held-out tasks: sample k programs per task, render them,
 and report, over all samples, exec rate, defect rate (overall and by kind), reward against
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
-and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
-layout, type, colour) for charts and Design2Code's (block match, text, position, colour)
-for pages with a reference, AeSlides-style rules for slides — each with the mean of its
-parts; with a local CLIP model, Design2Code's CLIP score too (`design2code/clip`, outside the
-mean, as Design2Code reports it). The ChartMimic columns are ChartMimic's own definitions
-(`vsdpo.feedback.chartmimic_metrics`, docs/eval_chartmimic.md), not the reward's look-alike
-`sim_*` terms; the Design2Code columns are the reward's `sim_*` terms. Every value carries a
+and the benchmarks' own columns where they apply — for charts with a reference, ChartMimic's
+low-level scores (text, layout, type, colour; `chartmimic_metrics.py`, not the reward's `sim_*`
+terms; docs/eval_chartmimic.md) with their mean; for pages with a reference, Design2Code's
+visual score (block match, text, position, colour; `design2code_metrics.py`, not the reward's
+`sim_*` terms) with `design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it:
+CLIP is `design2code/clip` with a local CLIP model, else 0; for slides, our AeSlides-style
+reward rules (`slide_rules/*`, with their mean) and AeSlides' own metrics as its code defines
+them (`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md). Every value carries a
 95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
@@ -29,8 +30,10 @@ import torch
 
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
+from vsdpo.feedback.aeslides_metrics import aeslides_metrics
 from vsdpo.feedback.chartmimic_metrics import chartmimic_scores
 from vsdpo.feedback.clip_score import ClipScorer
+from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderPool
@@ -44,13 +47,12 @@ from vsdpo.train.score import ReferenceRenders, task_images
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
-# benchmark column → (domain, the keys of a row's parts averaged under it): `chartmimic_*` from
-# `chartmimic_scores`, the others from `reward_components`
+# benchmark column → (domain, the `reward_components` keys averaged under it); ChartMimic's
+# and Design2Code's columns are not the reward's `sim_*` terms but their own metrics
+# (`chartmimic_metrics`, `design2code_metrics`)
 BENCHMARKS = {
-    "chartmimic": ("chart", ("chartmimic_text", "chartmimic_layout", "chartmimic_type",
-                             "chartmimic_color")),
-    "design2code": ("web", ("sim_block", "sim_text", "sim_position", "sim_color")),
-    "aeslides": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions", "rule_balance")),
+    "slide_rules": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions",
+                              "rule_balance")),
 }
 
 
@@ -76,8 +78,6 @@ async def score_samples(cfg: Config, tasks_N, codes,
     for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
                                                           clip_N):
         parts = reward_components(task, result, reference)
-        if task.domain == "chart" and reference is not None:
-            parts |= {f"chartmimic_{k}": v for k, v in chartmimic_scores(result, reference).items()}
         row = {"exec_rate": float(result.ok),
                "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
         row |= {f"defect_rate/{k}": float(result.ok and any(d.kind == k for d in result.defects))
@@ -87,11 +87,21 @@ async def score_samples(cfg: Config, tasks_N, codes,
             row |= {"content_fidelity": fidelity,
                     "clean_complete": float(result.ok and not result.defects and fidelity == 1.0)}
         for name, (domain, keys) in BENCHMARKS.items():
-            if task.domain == domain and (reference is not None or name == "aeslides"):
+            if task.domain == domain and (reference is not None or name == "slide_rules"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
-        if clip_score is not None and task.domain == "web" and reference is not None:
-            row["design2code/clip"] = clip_score
+        if task.domain == "chart" and reference is not None:
+            scores = chartmimic_scores(result, reference)
+            row |= {f"chartmimic/{k}": v for k, v in scores.items()}
+            row["chartmimic/mean"] = float(np.mean(list(scores.values())))
+        if task.domain == "web" and reference is not None:
+            scores = design2code_scores(result, reference, clip_score or 0.0)
+            row |= {f"design2code/{k}": v for k, v in scores.items() if k != "final"}
+            row["design2code/mean"] = scores["final"]
+            if clip_score is not None:
+                row["design2code/clip"] = clip_score
+        if task.domain == "slide" and result.ok:
+            row |= {f"aeslides/{k}": v for k, v in aeslides_metrics(result).items()}
         rows.append(row)
     return rows
 

@@ -5,12 +5,15 @@ Llama decoder → SFT → a transformers directory (safetensors + tokenizer) tha
 `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` load.
 
 The directory is `out_dir / "warmstart-<key>"`, where the key hashes the config, the library
-versions and the source of every module that shapes the corpus (tasks, warm-start, render,
-feedback): a change to any of them builds a new model; otherwise the cached one is returned.
+versions and the code of every module that shapes the corpus (tasks, warm-start, render,
+feedback; Python as its syntax tree without docstrings or comments, so editing the prose
+keeps the cache): a change to any of them builds a new model; otherwise the cached one is
+returned.
 `warmstart.json` in the directory records the config, the timings and the loss curve, and is
 written last, so a directory without it is an interrupted build and is rebuilt.
 """
 
+import ast
 import hashlib
 import json
 import shutil
@@ -45,7 +48,7 @@ class WarmstartConfig:
     num_layers: int = 4
     num_heads: int = 4
     intermediate_size: int = 384
-    max_len: int = 1024  # tokens per sequence, prompt + completion
+    max_len: int = 1280  # tokens per sequence, prompt + completion
     copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     copy_per_batch: int = 16  # copy sequences added to every corpus batch (sft.py)
@@ -87,8 +90,23 @@ def cache_key(config: WarmstartConfig) -> str:
     root = Path(vsdpo.__file__).parent
     for package in _SOURCES:
         for path in sorted((root / package).glob("*.[pj][ys]")):
-            digest.update(path.name.encode() + path.read_bytes())
+            digest.update(path.name.encode() + code_of(path))
     return digest.hexdigest()[:16]
+
+
+def code_of(path: Path) -> bytes:
+    """A source file as the cache key sees it: a Python file's syntax tree without its
+    docstrings (comments are not in the tree); any other file's bytes."""
+    if path.suffix != ".py":
+        return path.read_bytes()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def log_to_stderr(message: str) -> None:

@@ -43,6 +43,7 @@ ContextFn = Callable[[Task, RenderResult, str, str | None, bool], str]
 class Example:
     prompt: str  # formatted: format_prompt(...) or format_teacher_prompt(...)
     completion: str  # the program; the end-of-sequence token is added when encoding
+    task_prompt: str  # the task as the student reads it: its words are the content
 
 
 def student_styles(task: Task, prone_fraction: float, rng: random.Random) -> list[str]:
@@ -88,8 +89,8 @@ def train_tasks(num: int, seed: int, rng: random.Random) -> list[Task]:
 def student_examples(num: int, seed: int, prone_fraction: float) -> list[Example]:
     rng = random.Random(f"student:{seed}")
     tasks = train_tasks(num, seed, rng)
-    return [Example(format_prompt(t.prompt), solve(t, student_styles(t, prone_fraction, rng)))
-            for t in tasks]
+    return [Example(format_prompt(t.prompt), solve(t, student_styles(t, prone_fraction, rng)),
+                    t.prompt) for t in tasks]
 
 
 def break_program(code: str, rng: random.Random) -> str:
@@ -122,7 +123,7 @@ def feedback_examples(num: int, seed: int, prone_fraction: float, render_fn: Ren
         sibling = clean_sibling(task, rng) if rng.random() < sibling_fraction else None
         traced = rng.random() >= plain_fraction
         context = context_fn(task, result, code, sibling, traced)
-        examples.append(Example(format_teacher_prompt(context), target))
+        examples.append(Example(format_teacher_prompt(context), target, task.prompt))
     return examples
 
 

@@ -5,8 +5,9 @@ with untied input and output embeddings so the trainer can use `model.lm_head.we
 the loss's own matrix. Llama rather than Qwen2: for a `qwen2` config, transformers 5's
 `AutoTokenizer` swaps in `Qwen2Tokenizer`, which replaces our pre-tokenizer. The loss
 covers completion tokens and the end-of-sequence token only; prompt and padding positions
-are labelled -100. Completion tokens that copy a prompt token (a title, label or bullet word
-of more than two characters) weigh `content_weight` times a template token: the templates
+are labelled -100. Completion tokens that copy a word of the task prompt (a title, label or
+bullet word; not a word of the attempt or sibling a teacher prompt also shows) weigh
+`content_weight` times a template token: the templates
 are learnt within a few dozen steps, and without the weight their gradient drowns the
 weaker one that builds the copying circuit (LOG.md, "Warm-start copying"). Each batch mixes
 student and feedback examples in a fixed proportion, so the feedback-reading skill is learnt
@@ -52,16 +53,17 @@ def encode(examples: list[Example], tokenizer: PreTrainedTokenizerFast, max_len:
     """Token ids per example; an example longer than `max_len` loses its prompt's start."""
     prompts = tokenizer([e.prompt for e in examples]).input_ids
     completions = tokenizer([e.completion for e in examples]).input_ids
+    contents = tokenizer([e.task_prompt for e in examples]).input_ids
     is_word = [t.isalnum() for t in tokenizer.convert_ids_to_tokens(
         list(range(len(tokenizer))))]
     out = []
-    for p, c in zip(prompts, completions):
+    for p, c, content in zip(prompts, completions, contents):
         c = c + [tokenizer.eos_token_id]
         if len(c) >= max_len:
             raise ValueError(f"a completion of {len(c)} tokens does not fit max_len={max_len}; "
                              "raise max_len")
         p = p[-(max_len - len(c)):]
-        copied = {t for t in p if is_word[t]}
+        copied = {t for t in content if is_word[t]}
         out.append(Encoded(p + c, len(p), [content_weight if t in copied else 1.0 for t in c]))
     return out
 
