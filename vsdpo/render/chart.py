@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from vsdpo.render import chart_sandbox
-from vsdpo.render.types import Defect, Element, RenderResult
+from vsdpo.render.types import ChartLog, Defect, Element, RenderResult
 
 log = logging.getLogger(__name__)
 _STARTUP_S = 60.0   # a cold worker imports matplotlib and draws a warm-up figure
@@ -77,9 +77,16 @@ def _parse(reply: dict) -> RenderResult:
         defects = [Defect(**{**d, "bbox": tuple(d["bbox"]), "spans": [tuple(s) for s in d["spans"]]})
                    for d in reply["defects"]]
         return RenderResult(ok=True, image=base64.b64decode(reply["png"]), width=int(reply["width"]),
-                            height=int(reply["height"]), elements=elements, defects=defects)
+                            height=int(reply["height"]), elements=elements, defects=defects,
+                            chart_log=_parse_log(reply["chart_log"]))
     except (KeyError, TypeError, ValueError) as exc:
         return RenderResult(ok=False, error=f"malformed chart worker reply: {exc!r}")
+
+
+def _parse_log(raw: dict) -> ChartLog:
+    return ChartLog(texts=[str(t) for t in raw["texts"]], calls=[str(c) for c in raw["calls"]],
+                    colors=[(str(g), str(c)) for g, c in raw["colors"]],
+                    grid=[tuple(int(v) for v in g) for g in raw["grid"]])
 
 
 class _Worker:

@@ -5,10 +5,11 @@ argv. It speaks length-prefixed JSON
 frames on stdin/stdout: requests `{"code": ...}`, replies a result dict (PNG base64-encoded)
 that `vsdpo.render.chart` turns into a `RenderResult`. Per request it forks; the child
 confines itself (`chart_sandbox.confine`), runs the code with the Agg backend and tracing
-installed, draws the figure, extracts elements, runs the chart detectors and writes the
-reply to a pipe. The worker enforces the wall-clock timeout, kills whatever the chart left
-running, removes its temp dir and survives anything the chart does. A chart process dies with
-its worker (it would otherwise outlive a killed worker, orphaned in its own session).
+installed, draws the figure, extracts elements and ChartMimic's log (`chart_log`), runs the
+chart detectors and writes the reply to a pipe. The worker enforces the wall-clock timeout,
+kills whatever the chart left running, removes its temp dir and survives anything the chart
+does. A chart process dies with its worker (it would otherwise outlive a killed worker,
+orphaned in its own session).
 """
 
 import base64
@@ -42,7 +43,7 @@ from matplotlib.transforms import Bbox  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
-from vsdpo.render import chart_rc, chart_sandbox, chart_trace  # noqa: E402
+from vsdpo.render import chart_log, chart_rc, chart_sandbox, chart_trace  # noqa: E402
 
 MAX_REPLY_BYTES = 64 << 20
 _PR_SET_PDEATHSIG = 1
@@ -98,6 +99,7 @@ def warm_up() -> None:
 
     Image.init()
     chart_trace.install()
+    chart_log.install()
     chart_rc.install()
     _install_capture()
     fig, ax = plt.subplots()
@@ -204,6 +206,7 @@ def run_chart(code: str, dpi: int) -> dict:
     """Execute, draw, trace and detect; the reply dict (never raises)."""
     linecache.cache[chart_trace.USER_FILE] = (len(code), None, code.splitlines(True),
                                               chart_trace.USER_FILE)
+    chart_log.start()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -216,7 +219,9 @@ def run_chart(code: str, dpi: int) -> dict:
         try:
             fig = _pick_figure()
             fig.set_dpi(dpi)
-            fig.canvas.draw()
+            with chart_log.recording_texts():
+                fig.canvas.draw()
+            log = chart_log.finish(fig)
             items = chart_trace.extract(fig, fig.canvas.get_renderer(), code)
             chart_rc.add_causes(fig, items, code)
             png, width, height = _image(fig, items)
@@ -226,7 +231,7 @@ def run_chart(code: str, dpi: int) -> dict:
     defects = detect_chart_defects(items, width, height, _layout_warnings(caught, spans))
     return {"ok": True, "png": base64.b64encode(png).decode(), "width": width,
             "height": height, "elements": [vars(i.element) for i in items],
-            "defects": [vars(d) for d in defects]}
+            "defects": [vars(d) for d in defects], "chart_log": vars(log)}
 
 
 def _die_with(worker_pid: int) -> None:

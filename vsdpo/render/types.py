@@ -57,6 +57,22 @@ class Element:
 
 
 @dataclass
+class ChartLog:
+    """What ChartMimic's low-level evaluators log from a chart (`vsdpo.render.chart_log`).
+
+    `texts`: each line of text drawn, tick labels of the x and y axes left out; `calls`: one
+    name per plotting call (`bar`, `plot`, ...), calls made inside another not counted;
+    `colors`: distinct (drawing function, `#RRGGBB` or colormap name) pairs; `grid`: per
+    axes placed on a grid, `(nrows, ncols, row_start, row_end, col_start, col_end)`.
+    """
+
+    texts: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    colors: list[tuple[str, str]] = field(default_factory=list)
+    grid: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
 class Defect:
     """A visible problem and the statements to blame for it."""
 
@@ -89,6 +105,7 @@ class RenderResult:
     # slides: the document's height laid out in a 10 px tall viewport, as AeSlides' adaptive-
     # height render measures it (`feedback/aeslides_metrics.py`); None for other domains
     adaptive_height: int | None = None
+    chart_log: ChartLog | None = None  # charts only: ChartMimic's view, for its eval columns
 
 
 class RenderTimeout(Exception):

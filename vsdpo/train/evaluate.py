@@ -1,13 +1,14 @@
 """Evaluate a model directory on held-out tasks: sample k programs per task, render them,
 and report, over all samples, exec rate, defect rate (overall and by kind), reward against
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
-and the benchmarks' own columns where they apply — ChartMimic's low-level scores (text,
-layout, type, colour) for charts; for pages with a reference, Design2Code's visual score
-(block match, text, position, colour; `design2code_metrics.py`, not the reward's `sim_*`
-terms) with `design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it: CLIP is
-`design2code/clip` with a local CLIP model, else 0; for slides, our AeSlides-style reward
-rules (`slide_rules/*`, with their mean) and AeSlides' own metrics as its code defines them
-(`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md). Every value carries a
+and the benchmarks' own columns where they apply — for charts with a reference, ChartMimic's
+low-level scores (text, layout, type, colour; `chartmimic_metrics.py`, not the reward's `sim_*`
+terms; docs/eval_chartmimic.md) with their mean; for pages with a reference, Design2Code's
+visual score (block match, text, position, colour; `design2code_metrics.py`, not the reward's
+`sim_*` terms) with `design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it:
+CLIP is `design2code/clip` with a local CLIP model, else 0; for slides, our AeSlides-style
+reward rules (`slide_rules/*`, with their mean) and AeSlides' own metrics as its code defines
+them (`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md). Every value carries a
 95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
@@ -30,6 +31,7 @@ import torch
 from vsdpo.config import Config
 from vsdpo.feedback import reward_components
 from vsdpo.feedback.aeslides_metrics import aeslides_metrics
+from vsdpo.feedback.chartmimic_metrics import chartmimic_scores
 from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
@@ -45,10 +47,10 @@ from vsdpo.train.score import ReferenceRenders, task_images
 from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
-# benchmark column → (domain, the `reward_components` keys averaged under it); Design2Code's
-# columns are not the reward's `sim_*` terms but its own metric (`design2code_metrics`)
+# benchmark column → (domain, the `reward_components` keys averaged under it); ChartMimic's
+# and Design2Code's columns are not the reward's `sim_*` terms but their own metrics
+# (`chartmimic_metrics`, `design2code_metrics`)
 BENCHMARKS = {
-    "chartmimic": ("chart", ("sim_text", "sim_layout", "sim_type", "sim_color")),
     "slide_rules": ("slide", ("rule_aspect", "rule_whitespace", "rule_collisions",
                               "rule_balance")),
 }
@@ -88,6 +90,10 @@ async def score_samples(cfg: Config, tasks_N, codes,
             if task.domain == domain and (reference is not None or name == "slide_rules"):
                 scores = {f"{name}/{k.partition('_')[2]}": parts.get(k, 0.0) for k in keys}
                 row |= scores | {f"{name}/mean": float(np.mean(list(scores.values())))}
+        if task.domain == "chart" and reference is not None:
+            scores = chartmimic_scores(result, reference)
+            row |= {f"chartmimic/{k}": v for k, v in scores.items()}
+            row["chartmimic/mean"] = float(np.mean(list(scores.values())))
         if task.domain == "web" and reference is not None:
             scores = design2code_scores(result, reference, clip_score or 0.0)
             row |= {f"design2code/{k}": v for k, v in scores.items() if k != "final"}
