@@ -10,7 +10,7 @@ first axes moved on its grid — and scores each pair (perturbed against referen
   methods; the log scripts they write run in forked children of this process, which needs
   matplotlib, colormath, matplotlib-venn, squarify, networkx and python-dotenv importable.
   matplotlib 3.10 renamed `_makeline` to `_make_line`, which their colour logger wraps, so
-  that checkout needs a shim (docs/eval_chartmimic.md).
+  that checkout needs a shim (docs/eval.md (ChartMimic)).
 Per metric and scorer: the mean absolute difference from `official`, the Pearson correlation
 and the pairs more than 0.2 apart. A perturbation that does not apply to a script, or makes
 it fail, is left out.

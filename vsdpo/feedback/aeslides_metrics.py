@@ -15,7 +15,7 @@ github.com/ympan0508/aeslides `src/`. Each is recomputed here from our render:
   icons, offset from the slide centre in tolerance units (0.75% of the width, 14.5% of the
   height), √((dx/tol_x)² + (dy/tol_y)²); `imbalanced`: 1 when it exceeds 1.
 The overlap reward has no public code: `vsdpo eval` keeps our `slide_rules/collisions` for it.
-docs/eval_aeslides.md lists the deviations (PNG not JPEG, no class or font-family cues for
+docs/eval.md (AeSlides) lists the deviations (PNG not JPEG, no class or font-family cues for
 icons, no background-image residuals, element boxes for long text).
 
 The reward's `slide_rules.py` is separate and unchanged: an experiment trains on it.

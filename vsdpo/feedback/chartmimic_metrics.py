@@ -5,7 +5,7 @@ worker records (`vsdpo.render.chart_log`) and re-derived from ChartMimic's evalu
 `chart2code/utils/evaluator/`: `text_evaluator.py`, `layout_evaluator.py`,
 `chart_type_evaluator.py`, `color_evaluator.py` with `color_utils.py`. They are not the
 training reward: the reward's `sim_*` terms are `similarity_chart.py`'s look-alikes, left as
-they are so that running experiments stay comparable. docs/eval_chartmimic.md lists where
+they are so that running experiments stay comparable. docs/eval.md (ChartMimic) lists where
 the two differ, and where these still differ from ChartMimic.
 
 Each score is ChartMimic's F1, 2·matched / (|generated| + |reference|), with:

@@ -21,7 +21,7 @@ training reward's `sim_*` terms (`similarity_web.py`) are a cheaper cousin and a
   fractions); color: mean `max(0, 1 − CIEDE2000/100)` of the glyph colours. No block on a side,
   or no pair: all four are 0. final: `0.2 × (block + text + position + color + clip)`.
 
-docs/eval_design2code.md lists each rule with its source and what still differs.
+docs/eval.md (Design2Code) lists each rule with its source and what still differs.
 Shapes: `_MN` predicted blocks × reference blocks; `_HW3` an RGB screenshot.
 """
 

@@ -3,12 +3,12 @@ and report, over all samples, exec rate, defect rate (overall and by kind), rewa
 the task's reference render, content fidelity and "clean and complete" (synthetic tasks),
 and the benchmarks' own columns where they apply — for charts with a reference, ChartMimic's
 low-level scores (text, layout, type, colour; `chartmimic_metrics.py`, not the reward's `sim_*`
-terms; docs/eval_chartmimic.md) with their mean; for pages with a reference, Design2Code's
+terms; docs/eval.md (ChartMimic)) with their mean; for pages with a reference, Design2Code's
 visual score (block match, text, position, colour; `design2code_metrics.py`, not the reward's
 `sim_*` terms) with `design2code/mean` = 0.2 × (the four + CLIP), as Design2Code reports it:
 CLIP is `design2code/clip` with a local CLIP model, else 0; for slides, our AeSlides-style
 reward rules (`slide_rules/*`, with their mean) and AeSlides' own metrics as its code defines
-them (`aeslides/*`, no mean: their scales differ; docs/eval_aeslides.md). Every value carries a
+them (`aeslides/*`, no mean: their scales differ; docs/eval.md (AeSlides)). Every value carries a
 95% bootstrap interval over prompts (`name@lo`, `name@hi`).
 
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
