@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `grep` without -q reads all of fc-list's output: `grep -q` exits early, fc-list dies of
+# SIGPIPE, and pipefail would count a font that is there as missing (an apt run every time)
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
-fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)  # CJK text, not boxes
-fc-list 2>/dev/null | grep -qi "Noto Color Emoji" || need_apt+=(fonts-noto-color-emoji)
+fc-list 2>/dev/null | grep -i dejavu >/dev/null || need_apt+=(fonts-dejavu-core)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need_apt+=(fonts-noto-cjk)  # CJK text, not boxes
+fc-list 2>/dev/null | grep -i "Noto Color Emoji" >/dev/null || need_apt+=(fonts-noto-color-emoji)
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} (Debian packages)"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
