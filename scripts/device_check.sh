@@ -11,8 +11,8 @@
 # Needs: python3 ($PYTHON) with torch, triton, transformers, tokenizers, safetensors, numpy,
 #   matplotlib, pillow, tqdm, pytest, pytest-benchmark, pytest-timeout (pyproject's pytest
 #   options name the last two) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
-#   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (its
-#   pins say torch 2.13 and Python 3.11). Nothing is downloaded.
+#   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (the
+#   image's torch and Python are kept as they are). Nothing is downloaded.
 # Not needed: vLLM, Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
 #   hub. Chart tasks never start the browser pool (RenderPool starts each side on first
 #   use); without bwrap the chart sandbox's "auto" setting runs its rlimits-only layer.
