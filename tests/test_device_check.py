@@ -18,7 +18,9 @@ def test_the_device_check_script_parses():
 
 
 def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
-    env = os.environ | {"PYTHON": sys.executable, "DEVICE_CHECK_OUT": str(tmp_path)}
+    """Also without pytest-benchmark (a GPU image may lack it; pyproject's addopts name it)."""
+    env = os.environ | {"PYTHON": sys.executable, "DEVICE_CHECK_OUT": str(tmp_path),
+                        "PYTEST_ADDOPTS": "-p no:benchmark"}
     env.pop("OUT", None)
     proc = subprocess.run(["bash", str(SCRIPT), "--cpu"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=400)
