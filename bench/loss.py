@@ -72,38 +72,52 @@ def matmul_rate(case: Case, reps: int) -> dict:
 
 
 def first_call(case: Case, provider: str, inputs: dict, quick: bool) -> tuple:
-    """Set up one provider and run it once (the compile, if any): (fwd_bwd, stats) or (None, error)."""
+    """Set up one provider and run it once (the compile, if any): (fwd_bwd, stats) or (None,
+    error). Any failure (out of memory, an inductor or Liger error) is that provider's row."""
     try:
         fwd_bwd, _ = setup(case, provider, inputs, compile_liger=not quick)
         return fwd_bwd, {"loss": fwd_bwd().item()}
-    except torch.OutOfMemoryError:
-        return None, {"error": "out of memory"}
+    except Exception as err:  # noqa: BLE001 — reported in the JSON; the other providers go on
+        return None, {"error": _describe(err)}
     finally:
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        _release()
 
 
 def memory(case: Case, provider: str, quick: bool) -> dict:
-    """Peak memory of one fwd+bwd beyond the inputs: CUDA in this process, CPU in a fresh one."""
-    if case.device == "cpu":
-        argv = [__file__, "--memory-of", provider, "--case", json.dumps(case.as_dict())]
-        return run_json_subprocess(argv + (["--quick"] if quick else []), env=MEMORY_ENV)
+    """Peak memory of one fwd+bwd beyond the inputs: CUDA in this process, CPU in a fresh one;
+    a failure is reported as `memory_error`, beside the provider's timings."""
     try:
-        fwd_bwd, inputs = setup(case, provider)
-        fwd_bwd()  # warm-up: compilation and autotuning are not part of the peak
-        inputs["student_NH"].grad = inputs["weight_VH"].grad = None
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fwd_bwd()
-        extra = torch.cuda.max_memory_allocated() - base
-    except torch.OutOfMemoryError:
-        return {"error": "out of memory"}
+        if case.device == "cpu":
+            argv = [__file__, "--memory-of", provider, "--case", json.dumps(case.as_dict())]
+            return run_json_subprocess(argv + (["--quick"] if quick else []), env=MEMORY_ENV)
+        return _cuda_memory(case, provider)
+    except Exception as err:  # noqa: BLE001
+        return {"memory_error": _describe(err)}
     finally:
-        gc.collect()
+        _release()
+
+
+def _cuda_memory(case: Case, provider: str) -> dict:
+    fwd_bwd, inputs = setup(case, provider)  # the compiled baselines are reused, not rebuilt
+    fwd_bwd()  # warm-up: compilation and autotuning are not part of the peak
+    inputs["student_NH"].grad = inputs["weight_VH"].grad = None
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fwd_bwd()
+    return _extra_memory(torch.cuda.max_memory_allocated() - base, inputs)
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, torch.OutOfMemoryError):
+        return "out of memory"
+    return f"{type(err).__name__}: {str(err)[:500]}"
+
+
+def _release() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return _extra_memory(extra, inputs)
 
 
 def _extra_memory(extra_bytes: int, inputs: dict) -> dict:

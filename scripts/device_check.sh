@@ -142,7 +142,8 @@ if Path(bench_json).exists():
     bench_part["runs"] = [{
         "shape": run["shape"], "matmul_tflops": run["matmul_tflops"], "floor_ms": run["floor_ms"],
         "providers": {name: {k: p.get(k) for k in ("median_ms", "p20_ms", "p80_ms", "tflops",
-                                                    "peak_extra_mib", "error") if k in p}
+                                                    "peak_extra_mib", "error", "memory_error")
+                             if k in p}
                       for name, p in run["providers"].items()},
         "ours_vs_floor": (run["providers"]["ours"].get("median_ms") or math.nan) / run["floor_ms"],
     } for run in bench["runs"]]
