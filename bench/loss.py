@@ -6,7 +6,8 @@ ours, all on the same seeded inputs in one run, then checks the DESIGN.md §5 ta
 
 - CUDA, N ∈ {8192, 16384}, H = 4096, V = 151936, bf16: ours ≤ 1.3× the matmul floor
   (8·N·H·V FLOP at the cuBLAS bf16 rate measured in the same run), ≥ 2× faster than eager,
-  faster than Liger's JSD + GRPO pair, extra memory ≤ 2 chunk buffers beyond the gradients.
+  faster than Liger's JSD + GRPO pair, extra memory beyond the gradients ≤ the fp32 dW
+  accumulator + 2 chunk buffers (what kernels/linear_loss.py allocates).
 - CPU, N = 4096, H = 256, V = 32000, fp32, 2 threads: faster and smaller than Liger's chunked
   JSD loss, peak memory flat when N grows 8×, exact against the float64 reference. CPU peak
   memory is measured per provider in a fresh subprocess (peak RSS after warm-up minus the
@@ -30,7 +31,7 @@ from common import (
     MIB, RESULTS_DIR, device_slug, peak_rss_bytes, reset_peak_rss, run_json_subprocess, run_metadata, time_fn,
     time_interleaved, write_result,
 )
-from loss_checks import chunk_buffer, cpu_targets, cuda_targets, max_errors_vs_reference
+from loss_checks import cpu_targets, cuda_targets, max_errors_vs_reference, memory_plan
 from loss_providers import Case, make_inputs, ours_config, providers_for, setup
 
 CPU_THREADS = 2
@@ -142,7 +143,7 @@ def memory_worker(case: Case, provider: str, quick: bool) -> dict:
 def time_case(case: Case, providers: list[str], reps: int, warmup: int, quick: bool) -> dict:
     """The matmul floor, then every provider's fwd+bwd on the same inputs, timed interleaved;
     achieved TFLOP/s counts the 8·N·H·V FLOP of useful matmul work."""
-    result = {"shape": case.as_dict(), **matmul_rate(case, reps=max(reps, 5)), **chunk_buffer(case), "providers": {}}
+    result = {"shape": case.as_dict(), **matmul_rate(case, reps=max(reps, 5)), **memory_plan(case), "providers": {}}
     inputs, fns = make_inputs(case), {}
     for provider in providers:
         print(f"[loss bench] N={case.num_tokens} {provider}: first call", file=sys.stderr, flush=True)

@@ -1,5 +1,7 @@
 """`linear_vsdpo_loss`: the fused loss straight from hidden states, one chunk of tokens at a
-time, so peak extra memory is about two [C, V] chunk buffers (three fp32 ones on CPU).
+time. Peak memory beyond the gradients of h and W: two [C, V] chunk buffers in the input dtype
+(three fp32 ones on CPU) plus, when W is not fp32, the fp32 dW [V, H] accumulator beside W's
+gradient (bench/loss_checks.py's `memory_plan` checks this bound).
 
 Per chunk: logits = h_C @ W.T and teacher logits = ht_C @ Wt.T (cuBLAS / MKL), the chunk
 kernel overwrites the student logits with their gradient g, then dh_C = g @ W and
