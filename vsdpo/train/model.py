@@ -11,6 +11,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 """
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import os
@@ -211,35 +212,62 @@ def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
     happen), then allocate and read only this rank's shards: no rank ever holds the full
     model (`vsdpo/train/load.py`)."""
     policy = Policy(_meta_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
+    computed = _non_persistent_buffers(policy.lm)
     if policy.visual is not None and cfg.freeze_vision:
         policy.visual.requires_grad_(False)
     parallelize(policy, cfg)
     policy.to_empty(device=device)
-    _init_non_persistent_buffers(policy.lm)
     load_sharded(policy.lm, cfg.path)
+    _restore_buffers(computed)
     return policy
 
 
 def _meta_lm(cfg: ModelConfig, device: torch.device, compute_dtype: torch.dtype
              ) -> PreTrainedModel:
-    """`load_lm`'s model without its weights: every tensor on the meta device. In eval mode,
-    as `from_pretrained` leaves it (dropout off)."""
+    """`load_lm`'s model without its weights: every parameter on the meta device, the buffers
+    on the CPU as their constructors compute them. In eval mode, as `from_pretrained` leaves it
+    (dropout off)."""
     attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
     config = AutoConfig.from_pretrained(cfg.path)
-    with torch.device("meta"):
+    with _parameters_on_meta():
         lm = auto_class(config).from_config(config, dtype=torch.float32, attn_implementation=attn)
     return lm.eval()
 
 
-def _init_non_persistent_buffers(lm: PreTrainedModel) -> None:
-    """Buffers computed at construction rather than stored (RoPE's `inv_freq`) are garbage
-    after meta init and `to_empty`. `from_pretrained` recomputes them with the model's
-    `_init_weights`, and so do we — before the load, which overwrites anything else that
-    init touches."""
-    owners = {lm.get_submodule(name.rpartition(".")[0])
-              for name, _ in lm.named_non_persistent_buffers()}
-    for module in owners:
-        lm._init_weights(module)
+@contextlib.contextmanager
+def _parameters_on_meta():
+    """Each parameter moves to the meta device as it is registered (its CPU storage is never
+    written), while buffers keep their computed values, as accelerate's
+    `init_empty_weights(include_buffers=False)` does."""
+    register = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None and not param.is_meta:  # a tied one already is: it stays one
+            module._parameters[name] = nn.Parameter(param.to("meta"),
+                                                    requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def _non_persistent_buffers(lm: PreTrainedModel) -> list[tuple[nn.Module, str, torch.Tensor]]:
+    """Buffers computed at construction rather than stored (RoPE's `inv_freq`), as the CPU
+    build holds them: `to_empty` leaves garbage in their place and no checkpoint has them."""
+    return [(lm.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2], buf.clone())
+            for name, buf in lm.named_non_persistent_buffers()]
+
+
+def _restore_buffers(computed: list[tuple[nn.Module, str, torch.Tensor]]) -> None:
+    """Copy the CPU-computed values in and check them: relying on `_init_weights` to recompute
+    them depends on the transformers version (5.19 does, 5.17 need not)."""
+    for module, name, value in computed:
+        module.get_buffer(name).copy_(value)
+        if not torch.equal(module.get_buffer(name).cpu(), value):
+            raise RuntimeError(f"{type(module).__name__}.{name}: differs from the CPU build's")
 
 
 def parallelize(policy: Policy, cfg: ModelConfig) -> None:
