@@ -98,6 +98,7 @@ class VLLMGenerator:
         self.tokenizer = self.llm.get_tokenizer()
         self.checkpoint_names = parameter_checkpoint_names(model_path)
         self.seed = seed
+        self.dtype = getattr(torch, dtype)
         self.sleeps = cuda and cfg.sleep
         self.asleep = False
 

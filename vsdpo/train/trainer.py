@@ -230,7 +230,8 @@ class Trainer:
         unchanged = frozen_names(self.policy) if self.weights_synced else frozenset()
         self.generator.load_weights(
             full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20,
-                         trainable_only=self.weights_synced), unchanged=unchanged)
+                         self.generator.dtype, trainable_only=self.weights_synced),
+            unchanged=unchanged)
         self.weights_synced = True
 
     def save(self) -> Path:
