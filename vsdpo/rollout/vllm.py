@@ -14,7 +14,8 @@ ratio compares against. `generation_config="vllm"` keeps the model's own samplin
 Memory on CUDA: with `sleep`, the engine frees its weights and KV cache (level 2) after
 each rollout, so the update has the GPU to itself. `load_weights` then wakes the weights,
 streams the new ones in, and only then wakes the KV cache: the KV cache is never resident
-while the weights are being gathered. CPU has no sleep mode; the engine stays resident.
+while the weights are being gathered. Before each wake, PyTorch's cached blocks (the update's,
+then the gathered buckets') go back to the driver: vLLM's sleep-mode pool cannot use them. CPU has no sleep mode; the engine stays resident.
 """
 
 import os
@@ -140,6 +141,7 @@ class VLLMGenerator:
             raise ValueError(f"load_weights: no tensor for {sorted(missing)[:5]} "
                              f"({len(missing)} parameters in all)")
         if self.asleep:
+            torch.cuda.empty_cache()  # and the gathered buckets' before the KV cache
             self.llm.wake_up(tags=["kv_cache"])
             self.asleep = False
         self.llm.reset_prefix_cache()
