@@ -63,6 +63,9 @@ def cases_for(device: str, quick: bool) -> list[Case]:
     return [Case(N, H, V, "float32", "cpu"), Case(8 * N, H, V, "float32", "cpu")]
 
 
+PRODUCTION = cases_for("cuda", quick=False)[-1]  # what the design's shape gets, on any device
+
+
 def matmul_rate(case: Case, reps: int) -> dict:
     """The [N, H] x [H, V] matmul rate in the case's dtype: the floor's denominator."""
     inputs = make_inputs(case)
@@ -199,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         "meta": run_metadata(),
         "settings": {**_settings(device, reps, warmup, args.quick), "load_avg_1min_at_start": load_at_start},
         "runs": runs,
+        "chunk_plan_production": {"shape": PRODUCTION.as_dict(), **memory_plan(PRODUCTION)},
         "exactness": exact,
         "targets": found,
         "all_targets_met": all(t["met"] for t in found.values()),

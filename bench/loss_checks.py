@@ -51,12 +51,14 @@ def memory_plan(case: Case) -> dict:
     (kernels/linear_loss.py): k [C, V] logits buffers (2 in the input dtype for Triton on CUDA,
     3 fp32 on CPU) plus the fp32 dW [V, H] accumulator, which is the gradient itself when W is
     fp32, and an extra tensor beside W's gradient otherwise."""
-    rows = default_chunk_size(case.num_tokens, case.vocab, case.hidden, torch.device(case.device))
+    rows = default_chunk_size(case.num_tokens, case.vocab, case.torch_dtype,
+                              torch.device(case.device))
     cuda = case.device == "cuda"
     buffer_mib = rows * case.vocab * (case.torch_dtype.itemsize if cuda else 4) / MIB
     accumulator_mib = 0.0 if case.dtype == "float32" else case.vocab * case.hidden * 4 / MIB
     buffers = 2 if cuda else 3
-    return {"chunk_rows": rows, "chunk_buffers": buffers, "chunk_buffer_mib": buffer_mib,
+    return {"chunk_rows": rows, "num_chunks": -(-case.num_tokens // rows), "chunk_buffers": buffers,
+            "chunk_buffer_mib": buffer_mib,
             "accumulator_mib": accumulator_mib,
             "promised_extra_mib": accumulator_mib + buffers * buffer_mib}
 

@@ -126,7 +126,8 @@ def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids
     check_token_inputs(num_tokens, vocab, student_hidden.device, target_ids, credit_weights, advantages,
                        old_logprobs, mask, normalizer)
     tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
-    chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.shape[1], student_hidden.device)
+    chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.dtype,
+                                                  student_hidden.device)
     needs_grad = torch.is_grad_enabled() and (student_hidden.requires_grad or lm_head_weight.requires_grad)
     loss, *stats = LinearVSDPOLossFunction.apply(
         student_hidden, lm_head_weight, teacher_hidden, teacher_weight, tokens, config, min(chunk_rows, num_tokens),
