@@ -8,9 +8,10 @@
 #   bash scripts/device_check.sh          # on a CUDA machine, from the repository root
 #   bash scripts/device_check.sh --cpu    # dry run of every CPU-runnable part (1–2 min here)
 #
-# Needs: python3 ($PYTHON) with torch, triton, transformers, tokenizers, safetensors, numpy,
-#   matplotlib, pillow, tqdm, pytest (pytest-benchmark and pytest-timeout are optional: the
-#   kernel tests run with pyproject's addopts replaced) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
+# Needs: python3 ($PYTHON; else .venv/bin/python when python3 has no torch) with torch,
+#   triton, transformers, tokenizers, safetensors, numpy, matplotlib, pillow, tqdm, pytest
+#   (pytest-benchmark and pytest-timeout are optional: the kernel tests run with pyproject's
+#   addopts replaced) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
 #   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (the
 #   image's torch and Python are kept as they are). Nothing is downloaded.
 # Not needed: vLLM, Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
@@ -29,6 +30,10 @@ cd "$(dirname "$0")/.."
 MODE=cuda
 [[ "${1:-}" == "--cpu" ]] && MODE=cpu
 PY=${PYTHON:-python3}
+# `make setup`'s .venv when python3 has no torch (a CPU machine set up as the README says)
+if [[ -z ${PYTHON:-} && -x .venv/bin/python ]] && ! python3 -c "import torch" 2>/dev/null; then
+    PY=.venv/bin/python
+fi
 RESULTS=$(realpath -m "${DEVICE_CHECK_OUT:-bench/results}")
 WORK=$(mktemp -d -t device-check-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -60,7 +65,8 @@ else
 fi
 
 SLUG=$("$PY" -c "import sys; sys.path.insert(0, 'bench'); from common import device_slug; print(device_slug())") \
-    || { echo "device check: python3 with torch does not start" >&2; exit 2; }
+    || { echo "device check: $PY with torch does not start" >&2; exit 2; }
+echo "== device check [$MODE]: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__)'))"
 if [[ $MODE == cuda && $SLUG == cpu ]]; then
     echo "device check: no CUDA GPU visible (torch.cuda.is_available() is False); --cpu is the dry run" >&2
     exit 2
