@@ -31,6 +31,7 @@ class HFGenerator:
                  images: ImageProcessor | None = None):
         self.model = model.eval()
         self.dtype = model.dtype
+        self.keeps_weights = True
         self.tokenizer = tokenizer
         self.images = images
         self.param_of = {stored: key for key, stored in checkpoint_names(model).items()}

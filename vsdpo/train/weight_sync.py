@@ -17,7 +17,8 @@ the bytes of the fp32 masters (~15 instead of ~30 GB per sync at 8B), rounded ex
 engine's own cast of a full fp32 tensor would round them.
 
 Frozen parameters (a frozen vision tower: ~1.1 GB of bf16 at 8B) never change, so after the
-first sync the stream leaves them out and names them to the engine as `unchanged`.
+first sync the stream leaves them out and names them to the engine as `unchanged`, unless the
+engine discarded its weights meanwhile (vLLM's level-2 sleep: `Generator.keeps_weights`).
 """
 
 from collections.abc import Iterator
