@@ -62,15 +62,19 @@ class Policy(nn.Module):
     def _without_images(self, input_ids_BL, attention_mask_BL) -> torch.Tensor:
         """Rows without images still run the vision tower, on one blank image of a single
         merged token: its FSDP units all-gather (and reduce-scatter) on every rank in the same
-        order whatever each rank's rows hold. Its output joins the graph with weight 0."""
+        order whatever each rank's rows hold. Its outputs join the graph with weight 0, the
+        DeepStack features (Qwen3-VL) too: every tower tensor gets a gradient on every rank,
+        or ranks with and without images would reduce-scatter different tensors."""
         merge, patch = self.visual.spatial_merge_size, self.visual.patch_embed
         grid_I3 = torch.tensor([[1, merge, merge]], device=input_ids_BL.device)
         dim = patch.in_channels * patch.temporal_patch_size * patch.patch_size ** 2
         pixels_PD = torch.zeros(merge * merge, dim, device=input_ids_BL.device)
-        blank = self.lm.model.get_image_features(pixels_PD, grid_I3).pooler_output
+        blank = self.lm.model.get_image_features(pixels_PD, grid_I3)
+        deepstack = getattr(blank, "deepstack_features", None) or []
+        features = [*blank.pooler_output, *(f for layer in deepstack for f in layer)]
         hidden_BLH = self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
                                    use_cache=False).last_hidden_state
-        return hidden_BLH + 0 * sum(f.sum() for f in blank)
+        return hidden_BLH + 0 * sum(f.sum() for f in features)
 
     @functools.cached_property
     def checkpoint_names(self) -> dict[str, str]:
