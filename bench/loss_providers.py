@@ -15,6 +15,7 @@ does the same 8·N·H·V FLOP of useful matmul work:
 Shapes: N tokens, H hidden size, V vocabulary, B sequences of T tokens (N = B·T).
 """
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -146,23 +147,32 @@ def providers_for(device: str, liger_available: bool) -> list[str]:
     return [*names, "ours"]
 
 
+@functools.cache
+def baseline_loss_fn(provider: str, compile_liger: bool = True) -> Callable:
+    """A baseline's loss function, built once per process: the memory run reuses what the
+    timing run compiled (torch.compile's graphs, Liger's compiled chunks) instead of rebuilding
+    and recompiling it."""
+    if provider == "eager":
+        return eager_loss
+    if provider == "compile":
+        return torch.compile(eager_loss)
+    if provider == "liger_jsd":
+        return liger_jsd_loss_fn(compiled=compile_liger)
+    if provider == "liger_pair":
+        return liger_pair_loss_fn()
+    raise ValueError(f"provider={provider!r}: expected one of eager, compile, ours, liger_jsd, "
+                     "liger_pair")
+
+
 def setup(case: Case, provider: str, inputs: dict | None = None,
           compile_liger: bool = True) -> tuple[Callable[[], torch.Tensor], dict]:
     """A closure running one fwd+bwd of `provider` (returning the loss) on `inputs`, or on fresh
     seeded inputs for `case`; providers timed together share one set of inputs."""
     inputs = inputs or make_inputs(case)
-    if provider == "eager":
-        loss_fn = eager_loss
-    elif provider == "compile":
-        loss_fn = torch.compile(eager_loss)
-    elif provider == "ours":
-        loss_fn = lambda *args: ours_loss(*args, case=case)  # noqa: E731
-    elif provider == "liger_jsd":
-        loss_fn = liger_jsd_loss_fn(compiled=compile_liger)
-    elif provider == "liger_pair":
-        loss_fn = liger_pair_loss_fn()
+    if provider == "ours":
+        loss_fn = functools.partial(ours_loss, case=case)
     else:
-        raise ValueError(f"provider={provider!r}: expected one of eager, compile, ours, liger_jsd, liger_pair")
+        loss_fn = baseline_loss_fn(provider, compile_liger)
     args = tuple(inputs.values())
     student_NH, weight_VH = inputs["student_NH"], inputs["weight_VH"]
 

@@ -1,5 +1,7 @@
 """`linear_vsdpo_loss`: the fused loss straight from hidden states, one chunk of tokens at a
-time, so peak extra memory is about two [C, V] chunk buffers (three fp32 ones on CPU).
+time. Peak memory beyond the gradients of h and W: two [C, V] chunk buffers in the input dtype
+(three fp32 ones on CPU) plus, when W is not fp32, the fp32 dW [V, H] accumulator beside W's
+gradient (bench/loss_checks.py's `memory_plan` checks this bound).
 
 Per chunk: logits = h_C @ W.T and teacher logits = ht_C @ Wt.T (cuBLAS / MKL), the chunk
 kernel overwrites the student logits with their gradient g, then dh_C = g @ W and
@@ -124,7 +126,8 @@ def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids
     check_token_inputs(num_tokens, vocab, student_hidden.device, target_ids, credit_weights, advantages,
                        old_logprobs, mask, normalizer)
     tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
-    chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.shape[1], student_hidden.device)
+    chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.dtype,
+                                                  student_hidden.device)
     needs_grad = torch.is_grad_enabled() and (student_hidden.requires_grad or lm_head_weight.requires_grad)
     loss, *stats = LinearVSDPOLossFunction.apply(
         student_hidden, lm_head_weight, teacher_hidden, teacher_weight, tokens, config, min(chunk_rows, num_tokens),

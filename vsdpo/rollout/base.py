@@ -46,6 +46,9 @@ def cut_at(completion: Completion, stop_ids: set[int], tokenizer) -> Completion:
 
 
 class Generator(Protocol):
+    dtype: torch.dtype  # of the engine's weights: the weight stream is gathered in it
+    keeps_weights: bool  # between syncs; False (vLLM asleep at level 2): stream every tensor
+
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
                  images: list[list] | None = None) -> list[Completion]:
         """`images[i]`: a vision-language policy's PIL images of prompt i."""

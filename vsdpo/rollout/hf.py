@@ -30,6 +30,8 @@ class HFGenerator:
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  images: ImageProcessor | None = None):
         self.model = model.eval()
+        self.dtype = model.dtype
+        self.keeps_weights = True
         self.tokenizer = tokenizer
         self.images = images
         self.param_of = {stored: key for key, stored in checkpoint_names(model).items()}

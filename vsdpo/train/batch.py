@@ -120,8 +120,9 @@ def token_offsets(tokenizer, token_ids: list[int], text: str) -> list[tuple[int,
     """`(start, end)` character offsets of each completion token in `text`.
 
     Fast path: re-encode the text and use the tokenizer's offsets when it yields the same
-    ids. A sampled sequence need not be the canonical encoding, so otherwise decode
-    growing prefixes. Special tokens (end of sequence) get an empty span at the end.
+    ids. A sampled sequence need not be the canonical encoding, so otherwise each token ends
+    where the decoded prefix through it ends (`decoded_ends`). Special tokens (end of
+    sequence) get an empty span at the end.
     """
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     special = set(tokenizer.all_special_ids)
@@ -130,8 +131,23 @@ def token_offsets(tokenizer, token_ids: list[int], text: str) -> list[tuple[int,
         spans = iter(enc.offset_mapping)
         return [(len(text), len(text)) if t in special else tuple(next(spans)) for t in token_ids]
     offsets, prev = [], 0
-    for i in range(len(token_ids)):
-        end = len(tokenizer.decode(token_ids[:i + 1], skip_special_tokens=True))
+    for end in decoded_ends(tokenizer, token_ids):
         offsets.append((prev, max(prev, end)))
         prev = max(prev, end)
     return offsets
+
+
+def decoded_ends(tokenizer, token_ids: list[int]) -> list[int]:
+    """`len(decode(token_ids[:i + 1]))` for every i, in linear time rather than by decoding
+    every prefix: each step decodes only the tokens since the last complete character, after
+    the window before them (vLLM's incremental detokenization). Decoding the window's start
+    on both sides cancels a SentencePiece word start's dropped space; a partial UTF-8
+    character (ending in U+FFFD) keeps the window open until a token completes it."""
+    ends, committed, start, read = [], 0, 0, 0
+    for i in range(len(token_ids)):
+        before = tokenizer.decode(token_ids[start:read], skip_special_tokens=True)
+        text = tokenizer.decode(token_ids[start:i + 1], skip_special_tokens=True)
+        ends.append(committed + len(text) - len(before))
+        if not text.endswith("\ufffd"):
+            committed, start, read = ends[-1], read, i + 1
+    return ends

@@ -11,6 +11,7 @@ post-backward — no extra all-gather for the loss, no DTensor inside the kernel
 """
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import os
@@ -61,15 +62,19 @@ class Policy(nn.Module):
     def _without_images(self, input_ids_BL, attention_mask_BL) -> torch.Tensor:
         """Rows without images still run the vision tower, on one blank image of a single
         merged token: its FSDP units all-gather (and reduce-scatter) on every rank in the same
-        order whatever each rank's rows hold. Its output joins the graph with weight 0."""
+        order whatever each rank's rows hold. Its outputs join the graph with weight 0, the
+        DeepStack features (Qwen3-VL) too: every tower tensor gets a gradient on every rank,
+        or ranks with and without images would reduce-scatter different tensors."""
         merge, patch = self.visual.spatial_merge_size, self.visual.patch_embed
         grid_I3 = torch.tensor([[1, merge, merge]], device=input_ids_BL.device)
         dim = patch.in_channels * patch.temporal_patch_size * patch.patch_size ** 2
         pixels_PD = torch.zeros(merge * merge, dim, device=input_ids_BL.device)
-        blank = self.lm.model.get_image_features(pixels_PD, grid_I3).pooler_output
+        blank = self.lm.model.get_image_features(pixels_PD, grid_I3)
+        deepstack = getattr(blank, "deepstack_features", None) or []
+        features = [*blank.pooler_output, *(f for layer in deepstack for f in layer)]
         hidden_BLH = self.lm.model(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
                                    use_cache=False).last_hidden_state
-        return hidden_BLH + 0 * sum(f.sum() for f in blank)
+        return hidden_BLH + 0 * sum(f.sum() for f in features)
 
     @functools.cached_property
     def checkpoint_names(self) -> dict[str, str]:
@@ -91,6 +96,9 @@ class Policy(nn.Module):
 def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.device]:
     """Join the process group torchrun describes (or a group of one): on CUDA, NCCL for CUDA
     tensors and gloo for CPU ones (object collectives, DCP's planning, metric sums); else gloo.
+    On CUDA the group is bound to this rank's GPU (`device_id`: NCCL's communicator is made
+    at once, for the right device), and fp32 matmuls may use TF32 (`high` precision: fp32
+    master weights and fp32 losses run on tensor cores; bf16 compute is unaffected).
 
     A collective that waits longer than `timeout_s` (torch's default when None) fails instead
     of hanging: gloo raises in the waiting rank, NCCL's watchdog aborts it. A group that
@@ -98,22 +106,24 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     store, so that `naming_dead_ranks` can tell which peer has gone. A run alone (no torchrun)
     hosts its store on a free port: a fixed one collides with another such run on the machine.
     """
+    cuda = torch.cuda.is_available()
+    device = torch.device("cpu")
+    if cuda:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        torch.set_float32_matmul_precision("high")
     if not dist.is_initialized():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(free_port()))
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("WORLD_SIZE", "1")
         os.environ.setdefault("LOCAL_RANK", "0")
-        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
-        timeout = {} if timeout_s is None else {"timeout": timedelta(seconds=timeout_s)}
-        dist.init_process_group(backend, **timeout)
+        options = {} if timeout_s is None else {"timeout": timedelta(seconds=timeout_s)}
+        if cuda:
+            options["device_id"] = device
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", **options)
     rank = dist.get_rank()
     register_rank(rank)
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
     return rank, dist.get_world_size(), device
 
 
@@ -211,35 +221,62 @@ def build_policy(cfg: ModelConfig, device: torch.device) -> Policy:
     happen), then allocate and read only this rank's shards: no rank ever holds the full
     model (`vsdpo/train/load.py`)."""
     policy = Policy(_meta_lm(cfg, device, compute_dtype=getattr(torch, cfg.dtype)))
+    computed = _non_persistent_buffers(policy.lm)
     if policy.visual is not None and cfg.freeze_vision:
         policy.visual.requires_grad_(False)
     parallelize(policy, cfg)
     policy.to_empty(device=device)
-    _init_non_persistent_buffers(policy.lm)
     load_sharded(policy.lm, cfg.path)
+    _restore_buffers(computed)
     return policy
 
 
 def _meta_lm(cfg: ModelConfig, device: torch.device, compute_dtype: torch.dtype
              ) -> PreTrainedModel:
-    """`load_lm`'s model without its weights: every tensor on the meta device. In eval mode,
-    as `from_pretrained` leaves it (dropout off)."""
+    """`load_lm`'s model without its weights: every parameter on the meta device, the buffers
+    on the CPU as their constructors compute them. In eval mode, as `from_pretrained` leaves it
+    (dropout off)."""
     attn = attention_implementation(device.type, compute_dtype, _importable("flash_attn"))
     config = AutoConfig.from_pretrained(cfg.path)
-    with torch.device("meta"):
+    with _parameters_on_meta():
         lm = auto_class(config).from_config(config, dtype=torch.float32, attn_implementation=attn)
     return lm.eval()
 
 
-def _init_non_persistent_buffers(lm: PreTrainedModel) -> None:
-    """Buffers computed at construction rather than stored (RoPE's `inv_freq`) are garbage
-    after meta init and `to_empty`. `from_pretrained` recomputes them with the model's
-    `_init_weights`, and so do we — before the load, which overwrites anything else that
-    init touches."""
-    owners = {lm.get_submodule(name.rpartition(".")[0])
-              for name, _ in lm.named_non_persistent_buffers()}
-    for module in owners:
-        lm._init_weights(module)
+@contextlib.contextmanager
+def _parameters_on_meta():
+    """Each parameter moves to the meta device as it is registered (its CPU storage is never
+    written), while buffers keep their computed values, as accelerate's
+    `init_empty_weights(include_buffers=False)` does."""
+    register = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None and not param.is_meta:  # a tied one already is: it stays one
+            module._parameters[name] = nn.Parameter(param.to("meta"),
+                                                    requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def _non_persistent_buffers(lm: PreTrainedModel) -> list[tuple[nn.Module, str, torch.Tensor]]:
+    """Buffers computed at construction rather than stored (RoPE's `inv_freq`), as the CPU
+    build holds them: `to_empty` leaves garbage in their place and no checkpoint has them."""
+    return [(lm.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2], buf.clone())
+            for name, buf in lm.named_non_persistent_buffers()]
+
+
+def _restore_buffers(computed: list[tuple[nn.Module, str, torch.Tensor]]) -> None:
+    """Copy the CPU-computed values in and check them: relying on `_init_weights` to recompute
+    them depends on the transformers version (5.19 does, 5.17 need not)."""
+    for module, name, value in computed:
+        module.get_buffer(name).copy_(value)
+        if not torch.equal(module.get_buffer(name).cpu(), value):
+            raise RuntimeError(f"{type(module).__name__}.{name}: differs from the CPU build's")
 
 
 def parallelize(policy: Policy, cfg: ModelConfig) -> None:

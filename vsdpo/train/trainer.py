@@ -225,12 +225,14 @@ class Trainer:
 
     def sync_weights(self) -> None:
         """Stream the full weights (collectives, bucket by bucket) into every rank's engine.
-        Frozen ones go the first time only: the engine starts from `model.path`, which a
+        Frozen ones go the first time only, and every time to an engine that does not keep
+        its weights (vLLM asleep at level 2); the engine starts from `model.path`, which a
         resumed checkpoint's frozen tensors need not match."""
-        unchanged = frozen_names(self.policy) if self.weights_synced else frozenset()
+        skip_frozen = self.weights_synced and self.generator.keeps_weights
         self.generator.load_weights(
             full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20,
-                         trainable_only=self.weights_synced), unchanged=unchanged)
+                         self.generator.dtype, trainable_only=skip_frozen),
+            unchanged=frozen_names(self.policy) if skip_frozen else frozenset())
         self.weights_synced = True
 
     def save(self) -> Path:

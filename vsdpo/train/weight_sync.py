@@ -12,8 +12,13 @@ functional collectives in flight on gloo corrupt the heap (`malloc(): unaligned 
 detected` in a gloo worker thread, or SIGSEGV; LOG.md "Heap corruption" has the evidence),
 and one at a time is what FSDP2's own collectives do there.
 
+Each local shard is cast to the engine's dtype before its all-gather: a bf16 engine gets half
+the bytes of the fp32 masters (~15 instead of ~30 GB per sync at 8B), rounded exactly as the
+engine's own cast of a full fp32 tensor would round them.
+
 Frozen parameters (a frozen vision tower: ~1.1 GB of bf16 at 8B) never change, so after the
-first sync the stream leaves them out and names them to the engine as `unchanged`.
+first sync the stream leaves them out and names them to the engine as `unchanged`, unless the
+engine discarded its weights meanwhile (vLLM's level-2 sleep: `Generator.keeps_weights`).
 """
 
 from collections.abc import Iterator
@@ -26,14 +31,16 @@ from torch.distributed.tensor import DTensor, Replicate
 from vsdpo.train.model import Policy
 
 
-def full_weights(policy: Policy, bucket_bytes: int,
+def full_weights(policy: Policy, bucket_bytes: int, dtype: torch.dtype = torch.float32,
                  trainable_only: bool = False) -> Iterator[tuple[str, torch.Tensor]]:
+    """(checkpoint name, full tensor in `dtype`, the engine's) pairs, gathered bucket by bucket."""
     bucket, size = [], 0
     for name, param in policy.named_parameters():
         if trainable_only and not param.requires_grad:
             continue
-        bucket.append((policy.checkpoint_names[module_key(name)], _gather(param.detach())))
-        size += param.numel() * param.element_size()
+        shard = param.detach().to(dtype)  # a DTensor casts its local shard: no communication
+        bucket.append((policy.checkpoint_names[module_key(name)], _gather(shard)))
+        size += shard.numel() * shard.element_size()
         if size >= bucket_bytes:
             yield from _finished(bucket)
             bucket, size = [], 0
