@@ -24,10 +24,15 @@ def test_the_cuda_group_has_a_cpu_backend_beside_nccl(monkeypatch):
 
     monkeypatch.setattr(os, "environ", dict(os.environ))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)  # no GPU here
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
     monkeypatch.setattr(dist, "init_process_group", capture)
-    with pytest.raises(_Captured):
-        model.init_distributed()
+    precision = torch.get_float32_matmul_precision()
+    try:
+        with pytest.raises(_Captured):
+            model.init_distributed()
+    finally:
+        torch.set_float32_matmul_precision(precision)  # init_distributed enables TF32
     assert calls[0][0] == ("cpu:gloo,cuda:nccl",)
 
 
