@@ -5,6 +5,7 @@ CPU-runnable part (the CUDA tests collected and skipped, the loss benchmark at t
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -48,7 +49,7 @@ def test_without_torch_in_python3_the_check_runs_on_the_setups_venv(tmp_path):
     shutil.copy(SCRIPT, tmp_path / "scripts")
     (tmp_path / "bench").symlink_to(REPO / "bench")
     _executable(tmp_path / "bin" / "python3", "exit 1")  # no torch
-    _executable(tmp_path / ".venv" / "bin" / "python", f'exec {sys.executable} "$@"')
+    _executable(tmp_path / ".venv" / "bin" / "python", f'exec {shlex.quote(sys.executable)} "$@"')
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "OUT")}
     env |= {"PATH": f"{tmp_path / 'bin'}:{env['PATH']}", "DEVICE_CHECK_OUT": str(tmp_path / "out")}
     proc = subprocess.Popen(["bash", "scripts/device_check.sh", "--cpu"], cwd=tmp_path, env=env,
