@@ -35,7 +35,7 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 from vsdpo.feedback.color import color_similarity
-from vsdpo.render.types import BBox, Element, RenderResult
+from vsdpo.render.types import BBox, RenderResult
 
 # the tags Design2Code re-colours (ocr_free_utils.process_html); other tags' text inherits
 TEXT_TAGS = frozenset(("p", "h1", "h2", "h3", "h4", "h5", "h6", "div", "span", "a", "b", "li",
