@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# One GPU check, three parts, one JSON (issue #11): the CUDA kernel tests, the fused-loss
-# benchmark at the production shape, and a 3-step bf16 training run of the tiny config on one
-# GPU under torchrun (NCCL), chart tasks only, transformers rollouts. Sized for ≤ 8 min on one
-# H200; each part has its own time limit, a failing part does not stop the others, and the
-# exit status is non-zero when any part failed.
+# One GPU check, five parts, one JSON (issues #11, #23): the CUDA kernel tests, the fused-loss
+# benchmark at the production shape, a 3-step bf16 training run of the tiny config on one GPU
+# under torchrun (NCCL), chart tasks only, transformers rollouts, and, only where vLLM imports,
+# one sleep → sync → wake → score cycle of the trainer's vLLM engine (CUDA graphs on) for the
+# trained model and for a tiny Qwen3-VL (scripts/vllm_check.py). Sized for ≤ 8 min on one
+# H200 (an estimate: it has never run on a GPU); each part has its own time limit, a failing
+# part does not stop the others, and the exit status is non-zero when any part failed.
 #
 #   bash scripts/device_check.sh          # on a CUDA machine, from the repository root
-#   bash scripts/device_check.sh --cpu    # dry run of every CPU-runnable part (1–2 min here)
+#   bash scripts/device_check.sh --cpu    # dry run of every CPU-runnable part (1–2 min here, + vLLM's)
 #
 # Needs: python3 ($PYTHON; else .venv/bin/python when python3 has no torch) with torch,
 #   triton, transformers, tokenizers, safetensors, numpy, matplotlib, pillow, tqdm, pytest
@@ -14,15 +16,18 @@
 #   addopts replaced) — the H200 image's (torch 2.11, triton 3.6, transformers 5.17,
 #   Python 3.12). The project runs from the tree with PYTHONPATH=., not pip-installed (the
 #   image's torch and Python are kept as they are). Nothing is downloaded.
-# Not needed: vLLM, Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
+# Not needed: Playwright, Chromium, bubblewrap, pandas/scipy/seaborn/squarify, a model
 #   hub. Chart tasks never start the browser pool (RenderPool starts each side on first
 #   use); without bwrap the chart sandbox's "auto" setting runs its rlimits-only layer.
+#   vLLM: the two vllm parts are skipped (the JSON says why) where it does not import.
 # Optional: wheels carried in .whl/ are installed into python3's environment first (CUDA mode
 #   only), e.g. liger-kernel, the benchmark's Liger baseline (without it Liger's rows are left
-#   out); DEVICE_CHECK_MODEL=DIR trains that transformers directory (e.g. a carried
-#   .cache/warmstart/warmstart-*, whose charts run), else a random tiny Llama built here.
-# Output: $DEVICE_CHECK_OUT (default bench/results): device_check_<card>.json with the three
-#   parts, loss_<card>.json (the benchmark's own), train_metrics_<card>.jsonl and the logs;
+#   out); DEVICE_CHECK_MODEL=DIR trains (and runs the vllm part on) that transformers
+#   directory (e.g. a carried .cache/warmstart/warmstart-*, whose charts run), else a random
+#   tiny Llama built here.
+# Output: $DEVICE_CHECK_OUT (default bench/results): device_check_<card>.json with the five
+#   parts, loss_<card>.json (the benchmark's own), train_metrics_<card>.jsonl, the vLLM
+#   cycles' vllm_check_<card>_{text,vl}.json and the logs;
 #   everything is also copied to $OUT when set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,16 +52,18 @@ if [[ $MODE == cuda ]] && compgen -G ".whl/*.whl" >/dev/null; then
         || echo "device check: installing .whl/*.whl failed; going on without them" >&2
 fi
 
-# Per-part limits (s), each + 5 s to kill: CUDA 90 + 235 + 120 + ~15 of set-up and summary ≤ 8 min.
+# Per-part limits (s), each + 5 s to kill: CUDA 90 + 150 + 75 + 55 + 65 + ~20 of set-up and
+# summary ≤ 8 min. Estimates, never measured on a GPU: the vLLM parts are one engine start each
+# (import, torch.compile of a 2-layer model, CUDA graph capture), the rest is seconds.
 if [[ $MODE == cpu ]]; then
     export CUDA_VISIBLE_DEVICES="" TRITON_INTERPRET=1
-    LIMIT_TESTS=90 LIMIT_BENCH=150 LIMIT_TRAIN=150
+    LIMIT_TESTS=90 LIMIT_BENCH=150 LIMIT_TRAIN=150 LIMIT_VLLM=240 LIMIT_VLLM_VL=300
     TESTS=(tests/kernels/test_kernel_cuda.py tests/kernels/test_weight_grad_fallback.py)
     BENCH_ARGS=(--quick)
     TRAIN_SET=(train.steps=1 rollout.prompts_per_step=1 rollout.max_new_tokens=48)
 else
     unset TRITON_INTERPRET  # compiled kernels on the GPU, not the interpreter
-    LIMIT_TESTS=90 LIMIT_BENCH=235 LIMIT_TRAIN=120
+    LIMIT_TESTS=90 LIMIT_BENCH=150 LIMIT_TRAIN=75 LIMIT_VLLM=55 LIMIT_VLLM_VL=65
     # + the sm_90 AOT compile of every kernel variant (no spills) with this image's Triton
     TESTS=(tests/kernels/test_kernel_cuda.py tests/kernels/test_weight_grad_fallback.py
            tests/kernels/test_kernel_aot.py)
@@ -74,7 +81,9 @@ fi
 BENCH_JSON="$RESULTS/loss_${SLUG}$([[ $MODE == cpu ]] && echo _quick).json"
 METRICS="$RESULTS/train_metrics_${SLUG}.jsonl"
 SUMMARY="$RESULTS/device_check_${SLUG}.json"
-rm -f "$BENCH_JSON" "$METRICS" "$SUMMARY" "$RESULTS/device_check_${SLUG}"_*.log
+VLLM_JSON="$RESULTS/vllm_check_${SLUG}_text.json" VLLM_VL_JSON="$RESULTS/vllm_check_${SLUG}_vl.json"
+rm -f "$BENCH_JSON" "$METRICS" "$SUMMARY" "$VLLM_JSON" "$VLLM_VL_JSON" \
+    "$RESULTS/device_check_${SLUG}"_*.log
 
 # run_part NAME LIMIT CMD...: the command under `timeout`, its log in $RESULTS/device_check_<card>_NAME.log,
 # "rc seconds limit" in $WORK/NAME.status; a failure prints the log's tail and carries on.
@@ -99,18 +108,45 @@ run_part kernel_tests "$LIMIT_TESTS" "$PY" -m pytest -q -p no:cacheprovider -o a
 run_part loss_bench "$LIMIT_BENCH" "$PY" bench/loss.py "${BENCH_ARGS[@]}" --out "$BENCH_JSON"
 
 # 3. Training: the tiny config, chart tasks, transformers rollouts, one process under torchrun
-#    (NCCL beside gloo on CUDA). The model: $DEVICE_CHECK_MODEL, else a random tiny Llama.
+#    (NCCL beside gloo on CUDA). The model: $DEVICE_CHECK_MODEL, else a random tiny Llama
+#    (head_dim 32: vLLM's CPU attention, in part 4, has no kernel for 16).
 MODEL=${DEVICE_CHECK_MODEL:-$WORK/tiny_model}
-[[ -n ${DEVICE_CHECK_MODEL:-} ]] \
-    || "$PY" -c "import sys; from vsdpo.train.tiny import save_tiny_model; save_tiny_model(sys.argv[1])" "$MODEL"
+[[ -n ${DEVICE_CHECK_MODEL:-} ]] || "$PY" -c "import sys; from vsdpo.train.tiny import save_tiny_model
+save_tiny_model(sys.argv[1], hidden_size=128)" "$MODEL"
 TRAIN_SET+=("model.path=$MODEL" "run_dir=$WORK/run" rollout.backend=transformers
             "tasks.domains=['chart']" train.checkpoint_every=0)
 run_part training "$LIMIT_TRAIN" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
     -m vsdpo.train --config configs/tiny.toml "${TRAIN_SET[@]/#/--set=}"
 [[ -f $WORK/run/metrics.jsonl ]] && cp "$WORK/run/metrics.jsonl" "$METRICS" && sed 's/^/   /' "$METRICS"
 
-# 4. One JSON of the three parts; the last stdout line is that JSON.
-"$PY" - "$MODE" "$WORK" "$SUMMARY" "$BENCH_JSON" "$METRICS" "${TESTS[@]}" <<'PY'
+# 4. vLLM, where it imports (the H200 image has none; skipped then, with the reason): one
+#    sleep → sync → wake → score cycle of the trainer's engine (sleep mode and CUDA graphs on
+#    CUDA) against the trainer's log-probs, for the trained model and for a tiny random
+#    Qwen3-VL built here, whose image token counts are compared too (scripts/vllm_check.py).
+"$PY" - "$WORK/vllm.skipped" >/dev/null 2>&1 <<'PY'
+import sys
+try:
+    import vllm  # noqa: F401
+except Exception as err:  # an install that does not import counts as none
+    reason = f"vllm does not import ({type(err).__name__}: {err})"
+else:
+    from vsdpo.rollout.vllm import cpu_unsupported_reason
+    reason = cpu_unsupported_reason()
+if reason:
+    open(sys.argv[1], "w").write(reason)
+PY
+if [[ -s $WORK/vllm.skipped ]]; then
+    echo "== device check [$MODE]: vllm, vllm_vl skipped: $(cat "$WORK/vllm.skipped")"
+else
+    run_part vllm "$LIMIT_VLLM" "$PY" scripts/vllm_check.py "$MODEL" --out "$VLLM_JSON"
+    "$PY" -c "import sys; from vsdpo.train.tiny_vl import save_tiny_vl_model
+save_tiny_vl_model(sys.argv[1], arch='qwen3_vl')" "$WORK/tiny_vl"
+    run_part vllm_vl "$LIMIT_VLLM_VL" "$PY" scripts/vllm_check.py "$WORK/tiny_vl" --out "$VLLM_VL_JSON"
+fi
+
+# 5. One JSON of the five parts; the last stdout line is that JSON.
+"$PY" - "$MODE" "$WORK" "$SUMMARY" "$BENCH_JSON" "$METRICS" "$VLLM_JSON" "$VLLM_VL_JSON" \
+    "${TESTS[@]}" <<'PY'
 import json, math, sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -118,7 +154,7 @@ from pathlib import Path
 sys.path.insert(0, "bench")
 from common import run_metadata, write_result  # noqa: E402
 
-mode, work, summary, bench_json, metrics, *tests = sys.argv[1:]
+mode, work, summary, bench_json, metrics, vllm_json, vllm_vl_json, *tests = sys.argv[1:]
 work = Path(work)
 
 
@@ -165,7 +201,23 @@ train_part["passed"] = (train_part.get("exit_code") == 0 and bool(train_part.get
                         and all(math.isfinite(s["loss"]) and not s["skipped"]
                                 for s in train_part["metrics"]))
 
-parts = {"kernel_tests": tests_part, "loss_bench": bench_part, "training": train_part}
+def vllm_part(name, result):
+    """The cycle's checks and differences; skipped (not failed) where vLLM does not import."""
+    skipped = work / "vllm.skipped"
+    if skipped.exists():
+        return {"skipped": True, "reason": skipped.read_text(), "passed": True}
+    part = status(name) | {"result_file": Path(result).name}
+    if Path(result).exists():
+        check = json.loads(Path(result).read_text())
+        part |= {k: check[k] for k in ("architecture", "dtype", "engine", "tolerance",
+                                       "logprob_diffs", "image_tokens", "checks")}
+    part["passed"] = (part.get("exit_code") == 0 and "checks" in part
+                      and all(part["checks"].values()))
+    return part
+
+
+parts = {"kernel_tests": tests_part, "loss_bench": bench_part, "training": train_part,
+         "vllm": vllm_part("vllm", vllm_json), "vllm_vl": vllm_part("vllm_vl", vllm_vl_json)}
 payload = {"check": "device_check", "mode": mode, "meta": run_metadata(), "parts": parts,
            "all_passed": all(p["passed"] for p in parts.values())}
 write_result(payload, Path(summary))
@@ -176,6 +228,6 @@ rc=$?
 if [[ -n ${OUT:-} ]]; then
     mkdir -p "$OUT"
     cp "$SUMMARY" "$RESULTS/device_check_${SLUG}"_*.log "$OUT"/
-    cp "$BENCH_JSON" "$METRICS" "$OUT"/ 2>/dev/null  # absent when their part failed
+    cp "$BENCH_JSON" "$METRICS" "$VLLM_JSON" "$VLLM_VL_JSON" "$OUT"/ 2>/dev/null  # absent when their part failed or was skipped
 fi
 exit $rc

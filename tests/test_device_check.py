@@ -1,8 +1,10 @@
 """scripts/device_check.sh, the one GPU check: it parses, and its `--cpu` dry run runs every
 CPU-runnable part (the CUDA tests collected and skipped, the loss benchmark at tiny shapes, a
-1-step chart training run under torchrun) and writes the one JSON of the three parts
-(~1 min on 2 cores)."""
+1-step chart training run under torchrun, and where vLLM imports its CPU engine's cycle on a
+text model and a tiny Qwen3-VL) and writes the one JSON of the five parts (~1 min on 2 cores;
+with vLLM an estimated ~4 more, two engine starts, not measured on an idle machine)."""
 
+import importlib.util
 import json
 import os
 import shlex
@@ -11,6 +13,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from vsdpo.rollout.vllm import cpu_unsupported_reason
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "device_check.sh"
@@ -26,7 +30,7 @@ def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
                         "PYTEST_ADDOPTS": "-p no:benchmark"}
     env.pop("OUT", None)
     proc = subprocess.run(["bash", str(SCRIPT), "--cpu"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=400)
+                          text=True, timeout=1000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "device_check_cpu.json").read_text())
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == report  # last stdout line
@@ -40,6 +44,19 @@ def test_the_cpu_dry_run_reports_every_part_in_one_json(tmp_path):
     assert [m["step"] for m in train["metrics"]] == [1]
     assert train["metrics"][0]["tokens"] > 0 and train["metrics"][0]["loss"] == train["metrics"][0]["loss"]
     assert (tmp_path / train["result_file"]).is_file()
+    for name in ("vllm", "vllm_vl"):  # skipped, not failed, where vLLM does not import
+        part = report["parts"][name]
+        if importlib.util.find_spec("vllm") is None or cpu_unsupported_reason():
+            assert part["skipped"] and part["reason"] and part["passed"]
+            continue
+        assert part["checks"] and all(part["checks"].values()), part
+        assert part["logprob_diffs"]["after_sync"]["tokens"] > 0
+        assert (tmp_path / part["result_file"]).is_file()
+    vl = report["parts"]["vllm_vl"]
+    if not vl.get("skipped"):
+        assert vl["architecture"] == "Qwen3VLForConditionalGeneration"
+        assert [i["engine"] for i in vl["image_tokens"]] == [i["trainer"] for i in vl["image_tokens"]]
+        assert all(i["trainer"] > 0 for i in vl["image_tokens"]) and len(vl["image_tokens"]) == 2
 
 
 def test_without_torch_in_python3_the_check_runs_on_the_setups_venv(tmp_path):

@@ -46,7 +46,7 @@ from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
-from vsdpo.train.weight_sync import frozen_names, full_weights
+from vsdpo.train.weight_sync import sync_weights
 
 
 class NonFiniteError(RuntimeError):
@@ -224,15 +224,9 @@ class Trainer:
                                   backend=loss.backend)
 
     def sync_weights(self) -> None:
-        """Stream the full weights (collectives, bucket by bucket) into every rank's engine.
-        Frozen ones go the first time only, and every time to an engine that does not keep
-        its weights (vLLM asleep at level 2); the engine starts from `model.path`, which a
-        resumed checkpoint's frozen tensors need not match."""
-        skip_frozen = self.weights_synced and self.generator.keeps_weights
-        self.generator.load_weights(
-            full_weights(self.policy, self.cfg.rollout.weight_bucket_mb << 20,
-                         self.generator.dtype, trainable_only=skip_frozen),
-            unchanged=frozen_names(self.policy) if skip_frozen else frozenset())
+        """The new weights into every rank's engine (`weight_sync.sync_weights`)."""
+        sync_weights(self.policy, self.generator, self.cfg.rollout.weight_bucket_mb << 20,
+                     first=not self.weights_synced)
         self.weights_synced = True
 
     def save(self) -> Path:

@@ -28,7 +28,19 @@ from torch.distributed._functional_collectives import AsyncCollectiveTensor
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
 from torch.distributed.tensor import DTensor, Replicate
 
+from vsdpo.rollout.base import Generator
 from vsdpo.train.model import Policy
+
+
+def sync_weights(policy: Policy, generator: Generator, bucket_bytes: int, first: bool) -> None:
+    """Stream the full weights (collectives, bucket by bucket) into the engine. Frozen ones go
+    the `first` time only, and every time to an engine that does not keep its weights (vLLM
+    asleep at level 2); the engine starts from `model.path`, which a resumed checkpoint's
+    frozen tensors need not match."""
+    skip_frozen = not first and generator.keeps_weights
+    generator.load_weights(
+        full_weights(policy, bucket_bytes, generator.dtype, trainable_only=skip_frozen),
+        unchanged=frozen_names(policy) if skip_frozen else frozenset())
 
 
 def full_weights(policy: Policy, bucket_bytes: int, dtype: torch.dtype = torch.float32,
