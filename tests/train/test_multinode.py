@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["rollout.prompts_per_step=1", "rollout.group_size=2", "rollout.max_new_tokens=32",
          "tasks.domains=['chart']", "tasks.num_train=8", "train.warmup_steps=0",
          "train.checkpoint_every=1", "train.log_rollouts_every=0"]
+WAIT_S = 300  # for a checkpoint, or for the agents to exit: either takes seconds when idle
 
 
 def _agents(tmp_path: Path, steps: int) -> list[subprocess.Popen]:
@@ -39,15 +40,28 @@ def _agents(tmp_path: Path, steps: int) -> list[subprocess.Popen]:
     return agents
 
 
+def _workers(agent: subprocess.Popen) -> list[int]:
+    return [int(pid) for pid in
+            Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split()]
+
+
+def _stop(agents: list[subprocess.Popen]) -> None:
+    """Kill the agents still running, their workers first: torchrun starts each worker in a
+    session of its own, so killing an agent alone would leave its worker running."""
+    for a in agents:
+        if a.poll() is None:
+            for pid in _workers(a):
+                os.kill(pid, signal.SIGKILL)
+            a.kill()
+            a.wait()
+
+
 def _finish(agents: list[subprocess.Popen], tmp_path: Path) -> str:
     """Wait for both agents to exit 0; returns their logs."""
     try:
-        codes = [a.wait(timeout=600) for a in agents]
+        codes = [a.wait(timeout=WAIT_S) for a in agents]
     finally:
-        for a in agents:
-            if a.poll() is None:
-                a.kill()
-                a.wait()
+        _stop(agents)
     logs = "".join((tmp_path / f"node{n}.log").read_text() for n in range(2))
     assert codes == [0, 0], logs[-4000:]
     return logs
@@ -70,12 +84,16 @@ def test_a_killed_rank_restarts_the_group_which_resumes_from_its_checkpoint(tmp_
     """SIGKILL one node's worker after the first checkpoint: torchrun (`--max-restarts=1`)
     restarts both workers, which resume from the latest checkpoint and finish the run."""
     agents = _agents(tmp_path, steps=3)
-    deadline = time.monotonic() + 600
-    while latest_checkpoint(tmp_path / "run") is None:
-        assert all(a.poll() is None for a in agents) and time.monotonic() < deadline
-        time.sleep(0.05)
-    (worker,) = Path(f"/proc/{agents[1].pid}/task/{agents[1].pid}/children").read_text().split()
-    os.kill(int(worker), signal.SIGKILL)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while latest_checkpoint(tmp_path / "run") is None:
+            assert all(a.poll() is None for a in agents) and time.monotonic() < deadline
+            time.sleep(0.05)
+        (worker,) = _workers(agents[1])
+        os.kill(worker, signal.SIGKILL)
+    except BaseException:
+        _stop(agents)
+        raise
     logs = _finish(agents, tmp_path)
     resumed = [line for line in logs.splitlines() if "resumed from" in line]
     assert len(resumed) == 1 and "(step 3)" not in resumed[0], logs[-4000:]
