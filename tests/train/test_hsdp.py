@@ -11,6 +11,7 @@ a mean, a replica left out) is off by a large fraction of the entry. The losses 
 same all-gathered weights and the same samples: they are equal exactly.
 """
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -39,12 +40,14 @@ def _trainer(model_dir, run_dir, *overrides) -> Trainer:
 
 
 def _full_state(trainer: Trainer) -> dict:
-    """Everything a checkpoint restores, gathered whole on rank 0 (empty on the others)."""
+    """Everything a checkpoint restores, gathered whole on rank 0 (empty on the others), as
+    copies: AdamW's `step` comes back as the live tensor, which the next update increments."""
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return {"model": get_model_state_dict(trainer.policy, options=full),
-            "optim": get_optimizer_state_dict(trainer.policy, trainer.optimizer, options=full),
-            "teacher": get_model_state_dict(trainer.teacher.copy, options=full),
-            "scheduler": trainer.scheduler.state_dict()}
+    state = {"model": get_model_state_dict(trainer.policy, options=full),
+             "optim": get_optimizer_state_dict(trainer.policy, trainer.optimizer, options=full),
+             "teacher": get_model_state_dict(trainer.teacher.copy, options=full),
+             "scheduler": trainer.scheduler.state_dict()}
+    return copy.deepcopy(state)
 
 
 def _save_worker(rank, port, model_dir, out_dir):
