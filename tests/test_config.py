@@ -46,6 +46,9 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("rollout.tis_clip=0.5", "rollout.tis_clip must be >= 1"),
     ("rollout.vllm.tensor_parallel_size=3", "rollout.vllm.tensor_parallel_size (3) must be >= 1 "
      "and divide the number of processes (1)"),
+    ("parallel.replicate=2", "parallel.replicate (2) must be >= 1 and divide the number of "
+     "processes (1): set it to the number of nodes"),
+    ("parallel.replicate=0", "parallel.replicate (0) must be >= 1"),
     ("rollout.vllm.max_model_len=64", "rollout.vllm.max_model_len (64) must exceed "
      "rollout.max_new_tokens (128)"),
     ("rollout.vllm.gpu_memory_utilization=1.5", "rollout.vllm.gpu_memory_utilization must be in (0, 1]"),

@@ -6,8 +6,10 @@ here, so the tests override it with an empty directory (the checks only need a d
 
 import dataclasses
 import itertools
+import os
 import tomllib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -24,8 +26,15 @@ VLLM_OVERHEAD_BYTES = 2 * 2**30   # activations at the profiling batch + CUDA gr
 MAX_PROMPT_TOKENS = 1300          # the converters' prompt budgets, in tokens
 
 
+# The number of processes each recipe is launched with (torchrun sets WORLD_SIZE).
+WORLD_SIZES = {"qwen2.5-coder-7b-1node.toml": 8, "qwen2.5-coder-7b-multinode.toml": 32,
+               "qwen3-vl-8b-1node.toml": 8,
+               "tiny.toml": 2, "tiny-vl.toml": 2}
+
+
 def _load(path: Path, tmp_path: Path):
-    return load_config(path, [f"model.path={tmp_path}"])
+    with mock.patch.dict(os.environ, {"WORLD_SIZE": str(WORLD_SIZES[path.name])}):
+        return load_config(path, [f"model.path={tmp_path}"])
 
 
 def _leaves(table: dict, prefix: str = ""):
@@ -42,7 +51,8 @@ def test_the_gpu_recipes_exist():
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_recipe_loads_and_passes_the_checks(path, tmp_path):
+def test_every_recipe_loads_and_passes_the_checks(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", str(WORLD_SIZES[path.name]))
     cfg = _load(path, tmp_path)
     check_config(cfg)
     assert cfg.loss.temperature == cfg.rollout.temperature
@@ -97,7 +107,8 @@ def _comment_above(text: str, dotted: str) -> str:
 def test_the_multinode_recipe_differs_from_the_1node_one_only_where_it_says_so(tmp_path):
     one, multi = (dict(_leaves(dataclasses.asdict(_load(p, tmp_path)))) for p in GPU_RECIPES)
     changed = [key for key in one if one[key] != multi[key] and key != "run_dir"]
-    assert {"train.steps", "train.micro_batch_tokens"} <= set(changed)
+    assert {"train.steps", "parallel.replicate"} <= set(changed)
+    assert multi["parallel.replicate"] == 4 and one["parallel.replicate"] == 1  # a replica per node
     text = GPU_RECIPES[1].read_text()
     for key in changed:
         assert "multi-node" in _comment_above(text, key), f"{key} changed without a comment"

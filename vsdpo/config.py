@@ -36,6 +36,12 @@ class ModelConfig:
 
 
 @dataclass
+class ParallelConfig:
+    replicate: int = 1            # HSDP: replica groups; each shards the model over
+                                  # world/replicate ranks (1: FSDP over all ranks)
+
+
+@dataclass
 class VLLMConfig:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.35  # CUDA: share of GPU memory for weights + KV while awake
@@ -103,6 +109,7 @@ class TasksConfig:
 class Config:
     run_dir: str = "runs/tiny"
     model: ModelConfig = field(default_factory=ModelConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
@@ -167,6 +174,10 @@ def check_config(cfg: Config) -> None:
     _require(r.tis_clip >= 1.0, "rollout.tis_clip",
              f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; checked before it starts
+    replicate = cfg.parallel.replicate
+    _require(replicate >= 1 and world % replicate == 0, "parallel.replicate",
+             f"({replicate}) must be >= 1 and divide the number of processes ({world}): set it "
+             "to the number of nodes (shard inside a node), or 1 for FSDP over all ranks")
     tp = r.vllm.tensor_parallel_size
     _require(tp >= 1 and world % tp == 0, "rollout.vllm.tensor_parallel_size",
              f"({tp}) must be >= 1 and divide the number of processes ({world})")

@@ -10,6 +10,12 @@ full, quota, I/O error) fails on every rank alike — each phase ends in an all-
 ranks' errors instead of a barrier a healthy rank would wait in forever — and raises
 `CheckpointError` naming the path, the failing ranks and their causes; the partial files are
 removed. The exported model is separate: `<run_dir>/final/`, a transformers directory.
+
+DCP reshards on load: a checkpoint resumes on another number of ranks or another mesh
+(`parallel.replicate`) with the same weights, optimizer and teacher state, and the data
+position is global (`data.py`). Only the per-rank RNG states cannot carry over: a rank the
+saving run did not have keeps its own seeding, so such a run continues correctly but not
+along the exact trajectory it would have taken on the old number of ranks.
 """
 
 import json
@@ -118,9 +124,13 @@ def load_checkpoint(path: Path, policy, optimizer, scheduler, teacher) -> dict:
     set_optimizer_state_dict(policy, optimizer, state["optim"])
     if teacher.copy is not None:
         set_model_state_dict(teacher.copy, state["teacher"])
-    local = torch.load(path / f"rank{dist.get_rank()}.pt", weights_only=False)
-    scheduler.load_state_dict(local["scheduler"])
-    _set_rng_state(local["rng"])
+    local = path / f"rank{dist.get_rank()}.pt"
+    if local.is_file():
+        saved = torch.load(local, weights_only=False)
+        _set_rng_state(saved["rng"])
+    else:  # a rank the saving run did not have keeps its own seeding; the schedule is shared
+        saved = torch.load(path / "rank0.pt", weights_only=False)
+    scheduler.load_state_dict(saved["scheduler"])
     return json.loads((path / "meta.json").read_text())
 
 

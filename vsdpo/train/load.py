@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from torch.distributed.tensor import DTensor, Shard
+from torch.distributed.tensor import DTensor, Replicate, Shard
 from transformers import PreTrainedModel
 from transformers.core_model_loading import revert_weight_conversion
 
@@ -78,9 +78,12 @@ def _read_into(f, key: str, target: torch.Tensor) -> None:
 
 
 def _first_row(param: DTensor) -> int:
-    """The checkpoint row where this rank's shard starts: FSDP2 splits dim 0 like
-    `torch.chunk` (ceil(rows / world) rows per rank; the last ranks may hold fewer, or none)."""
-    if param.placements != (Shard(0),):
-        raise ValueError(f"expected FSDP's Shard(0) on a 1-D mesh, got {param.placements}")
-    rows_per_rank = -(-param.shape[0] // param.device_mesh.size())
-    return min(param.device_mesh.get_local_rank() * rows_per_rank, param.shape[0])
+    """The checkpoint row where this rank's shard starts: FSDP2 splits dim 0 over the mesh's
+    shard dimension like `torch.chunk` (ceil(rows / ranks) rows per rank; the last ranks may
+    hold fewer, or none); HSDP's replicate dimension holds the same rows in every group."""
+    if param.placements not in ((Shard(0),), (Replicate(), Shard(0))):
+        raise ValueError("expected FSDP's (Shard(0),) or HSDP's (Replicate(), Shard(0)), got "
+                         f"{param.placements}")
+    mesh_dim = len(param.placements) - 1
+    rows_per_rank = -(-param.shape[0] // param.device_mesh.size(mesh_dim))
+    return min(param.device_mesh.get_local_rank(mesh_dim) * rows_per_rank, param.shape[0])

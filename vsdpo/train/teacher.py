@@ -50,10 +50,11 @@ class Teacher:
 
 
 def build_teacher(cfg: Config, student: Policy, device: torch.device) -> Teacher:
-    """A live teacher shares the student; EMA and frozen are a second policy, sharded and
-    loaded from the same checkpoint as the student (so they start equal to it) — each rank
-    reads only its own shards, never a full copy of the model."""
+    """A live teacher shares the student; EMA and frozen are a second policy, sharded over the
+    student's mesh and loaded from the same checkpoint (so they start equal to it, shard for
+    shard) — each rank reads only its own shards, never a full copy of the model."""
     copy = None
     if cfg.train.teacher != "live":
-        copy = build_policy(cfg.model, device).requires_grad_(False)
+        mesh = next(student.parameters()).device_mesh
+        copy = build_policy(cfg.model, device, mesh).requires_grad_(False)
     return Teacher(cfg.train.teacher, cfg.train.ema_rate, student, copy)

@@ -38,8 +38,8 @@ from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
 from vsdpo.train.images import ImageProcessor, Images, is_vision_language
 from vsdpo.train.metrics import MetricLogger, step_metrics
-from vsdpo.train.model import (build_policy, init_distributed, load_lm, load_tokenizer,
-                               resolve_model_path)
+from vsdpo.train.model import (build_mesh, build_policy, init_distributed, load_lm,
+                               load_tokenizer, resolve_model_path)
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.rollout_log import RolloutLog
@@ -77,7 +77,8 @@ class Trainer:
             raise ConfigError("render.screenshot is false, but a vision-language policy sees "
                               "each page's reference render and its teacher the student's "
                               "render: set render.screenshot = true")
-        self.policy = build_policy(cfg.model, self.device)
+        self.policy = build_policy(cfg.model, self.device,
+                                   build_mesh(cfg.parallel.replicate, self.device))
         self.teacher = build_teacher(cfg, self.policy, self.device)
         self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
         self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp,
@@ -257,6 +258,8 @@ class Trainer:
             return 0
         meta = load_checkpoint(path, self.policy, self.optimizer, self.scheduler, self.teacher)
         self.tasks.position = meta["position"]
+        if self.rank == 0:
+            print(f"resumed from {path} (step {meta['step']})", file=sys.stderr, flush=True)
         return meta["step"]
 
     async def _build_scorer(self) -> Scorer:
