@@ -28,6 +28,8 @@ def test_step_profile_reports_every_stage_of_both_modes_and_writes_a_timeline(tm
     result = json.loads(out.read_text())
     assert result == json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["samples_per_step"] == 2 * 4 and result["speedup"] > 0
+    sync = result["modes"]["0"]["summary"]["median_s"]
+    assert sync["sync"] < result["predicted_one_step_off_s"] <= sum(sync[k] for k in TIME_KEYS)
     assert (tmp_path / "step_timeline.png").stat().st_size > 0
     for staleness, mode in result["modes"].items():
         steps = mode["steps"]
