@@ -156,7 +156,7 @@ def _plot_timeline(modes: dict, path: Path) -> None:
         ax.set_title(f"max_staleness={staleness}: median step {step_s:.2f} s "
                      f"(the last {len(mode['steps']) - first} timed steps)")
         ax.set_xlabel("seconds")
-    handles = {h.get_label(): h for ax in axes[:, 0] for h in ax.containers}
+    handles = {h.get_label(): h for ax in axes[:, 0] for h in ax.collections}
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
