@@ -3,8 +3,10 @@ lower defects faster than the arms without it, at an equal rollout budget? The a
 train.md, "The ablation"): GRPO (no teacher), SDPO (the environment's plain feedback, uniform
 credit), Visual-SDPO (the traced report, credit on the blamed statements), random credit (the
 traced report, the same credit on random statements), and on request OPSD (the reference
-program, uniform credit). Every arm trains from the same warm-started model on every seed,
-and is evaluated on the held-out split at step 0, every `--eval-every` steps and at the end.
+program, uniform credit) and one_step_off (Visual-SDPO sampled one step ahead,
+`rollout.max_staleness = 1`: does the lag cost learning?). Every arm trains from the same
+warm-started model on every seed, and is evaluated on the held-out split at step 0, every
+`--eval-every` steps and at the end.
 
     python bench/ablation.py --seeds 0,1,2,3 --out DIR     # the documented run (the defaults)
     python bench/ablation.py --arms grpo opsd --seeds 0    # some arms, one seed
@@ -57,11 +59,14 @@ ARMS = {
     "random_credit": ["feedback.teacher_sees='traced'", "train.alpha=3",
                       "feedback.credit='random'"],
     "opsd": ["feedback.teacher_sees='reference'", "train.alpha=1"],
+    # Visual-SDPO with each batch sampled one step ahead (docs/rollout.md, "Overlapped rollouts")
+    "one_step_off": ["feedback.teacher_sees='traced'", "train.alpha=3",
+                     "feedback.credit='traced'", "rollout.max_staleness=1"],
 }
 # The documented run's budget (≤ 35 min on 2 cores): 2 prompts × 4 samples per step, held-out
 # eval on 24 prompts (7 in 8 with a risky block) × `--samples`; `--set` comes after these.
 BUDGET = ["rollout.prompts_per_step=2", "tasks.num_eval=24"]
-DEFAULT_ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit"]  # opsd on request (--arms)
+DEFAULT_ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit"]  # the others on request (--arms)
 METRICS = ("defect_rate", "content_fidelity", "reward")  # per-sample rows kept for the bootstrap
 CURVES = (*METRICS, "exec_rate", "clean_complete")
 TRAIN_KEYS = ("reward", "defect_rate", "divergence", "divergence_blamed", "divergence_unblamed",
@@ -71,7 +76,7 @@ STATISTICS = (("defect_auc", "defect_rate", "auc"), ("final_defect_rate", "defec
               ("final_content_fidelity", "content_fidelity", "final"),
               ("final_reward", "reward", "final"))
 COMPARISONS = (("visual_sdpo", "grpo"), ("visual_sdpo", "random_credit"), ("sdpo", "grpo"),
-               ("random_credit", "grpo"), ("opsd", "grpo"))
+               ("random_credit", "grpo"), ("opsd", "grpo"), ("one_step_off", "visual_sdpo"))
 CONTENT_MARGIN = -0.01  # Visual-SDPO's final content fidelity − GRPO's must stay above this
 QUICK = dict(arms=list(ARMS), steps=1, eval_every=1, samples=2,
              sets=["tasks.num_eval=3", "rollout.max_new_tokens=48", "rollout.prompts_per_step=1",

@@ -11,7 +11,7 @@ from pathlib import Path
 from vsdpo.train.tiny import save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit", "opsd"]
+ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit", "opsd", "one_step_off"]
 
 
 def test_quick_ablation_writes_curves_rows_report_plot_and_table(tmp_path):

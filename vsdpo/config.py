@@ -59,6 +59,8 @@ class RolloutConfig:
     temperature: float = 1.0
     recompute_logprobs: bool = False  # the trainer's old log-probs + truncated importance weight
     tis_clip: float = 2.0         # truncation of that token-level importance weight
+    max_staleness: int = 0        # 0: sample each batch in its step; 1: one step ahead, while the
+                                  # previous batch trains (docs/rollout.md, "Overlapped rollouts")
     weight_bucket_mb: int = 512   # weight sync: full parameters gathered per bucket
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
@@ -173,6 +175,16 @@ def check_config(cfg: Config) -> None:
              f"must be 'transformers' or 'vllm', got {r.backend!r}")
     _require(r.tis_clip >= 1.0, "rollout.tis_clip",
              f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
+    _require(r.max_staleness in (0, 1), "rollout.max_staleness",
+             f"must be 0 (synchronous) or 1 (one step ahead), got {r.max_staleness}")
+    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.sleep),
+             "rollout.max_staleness", "= 1 samples the next batch during the update, so the vLLM "
+             "engine cannot sleep then: set rollout.vllm.sleep = false (the memory it then "
+             "keeps: docs/gpu.md) or rollout.max_staleness = 0")
+    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.tensor_parallel_size > 1),
+             "rollout.max_staleness", "= 1 needs rollout.vllm.tensor_parallel_size = 1: a "
+             "tensor-parallel engine's collectives would run on the rollout thread beside the "
+             "trainer's, in no fixed order across ranks (NCCL can deadlock)")
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; checked before it starts
     replicate = cfg.parallel.replicate
     _require(replicate >= 1 and world % replicate == 0, "parallel.replicate",

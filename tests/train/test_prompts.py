@@ -127,9 +127,10 @@ def test_the_trainer_prompts_student_and_teacher_through_the_chat_template(
         chat_model_dir, tmp_path, process_group, sampled_prompts):
     cfg = tiny_config(chat_model_dir, tmp_path / "run", "rollout.max_new_tokens=4")
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
-    tasks_N, completions, offsets = trainer.rollout(trainer.tasks.next())
+    batch = trainer.request(0)()
+    tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     samples = trainer.make_samples(tasks_N, completions,
-                                   trainer.render_and_score(tasks_N, completions, offsets))
+                                   trainer.render_and_score(tasks_N, completions, offsets), 0)
     trainer.close()
     assert sampled_prompts and all(is_chat_prompt(p) for p in sampled_prompts)
     tok = trainer.tokenizer

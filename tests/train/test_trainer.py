@@ -43,9 +43,10 @@ def _trainer(tiny_model_dir, tmp_path, *overrides) -> Trainer:
 
 
 def _one_batch(trainer: Trainer):
-    tasks_N, completions, offsets = trainer.rollout(trainer.tasks.next())
+    batch = trainer.request(0)()
+    tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     scored = trainer.render_and_score(tasks_N, completions, offsets)
-    return trainer.make_samples(tasks_N, completions, scored)
+    return trainer.make_samples(tasks_N, completions, scored, 0)
 
 
 @pytest.fixture(scope="module")

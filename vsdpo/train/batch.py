@@ -30,6 +30,7 @@ class Sample:
     is_weight: torch.Tensor | None = None         # [T] truncated importance weight on the PG term
     prompt_images: Images | None = None   # a vision-language policy's: the task's image
     teacher_images: Images | None = None  # the task's image and the student's render
+    policy_version: int = 0               # optimizer steps of the weights that sampled it
 
 
 @dataclass

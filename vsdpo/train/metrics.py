@@ -29,8 +29,10 @@ def reduce_over_ranks(values: dict[str, float], op=dist.ReduceOp.SUM) -> dict[st
     return dict(zip(keys, t.tolist()))
 
 
-def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
-    """Rates over all samples of all ranks; times are the slowest rank's."""
+def step_metrics(scored, sums: dict, times: dict, lr: float, staleness: int) -> dict:
+    """Rates over all samples of all ranks; times are the slowest rank's. `staleness`: the
+    most optimizer steps any sample's weights were behind the trained ones (every rank's
+    batch is sampled in the same step, so every rank has the same)."""
     counts = {"samples": len(scored), "reward": sum(s.reward for s in scored),
               "ok": sum(s.ok for s in scored), "defective": sum(bool(s.defect_kinds) for s in scored)}
     counts |= {f"kind/{k}": sum(k in s.defect_kinds for s in scored) for k in DEFECT_KINDS}
@@ -56,7 +58,8 @@ def step_metrics(scored, sums: dict, times: dict, lr: float) -> dict:
             "grad_norm_pg": math.sqrt(c["grad_sq_pg"]) / dist.get_world_size(),
             "logp_mismatch": c["mismatch"] / tokens,  # mean |log p_trainer − log p_engine|
             "grad_norm": sums["grad_norm"], "lr": lr, "tokens": int(c["tokens"]),
-            "skipped": int(sums["skipped"])}  # 1: loss or grad_norm not finite, no update
+            "skipped": int(sums["skipped"]),  # 1: loss or grad_norm not finite, no update
+            "staleness": staleness}
     if blamed:  # the divergence per token on blamed and unblamed tokens, where there are some
         out["divergence_blamed"] = c["divergence_blamed"] / blamed
     if unblamed:

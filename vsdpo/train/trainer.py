@@ -1,6 +1,9 @@
 """The trainer: built from a `Config` by `build_*` functions, run by a loop that reads as the
 step does — rollout → render_and_score → train_step → sync_weights → save.
 
+The rollout is sampled in the step or, with `rollout.max_staleness = 1`, one step ahead on a
+background thread while the step trains (`rollouts.py`); the loop reads the same either way.
+
 Runs as one process per device under torchrun, or alone (a group of one). A run directory
 that already holds a checkpoint is resumed from its latest one.
 
@@ -15,6 +18,7 @@ collective fail within `train.collective_timeout_s`, naming the dead rank (`faul
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import random
 import signal
 import sys
@@ -43,6 +47,7 @@ from vsdpo.train.model import (build_mesh, build_policy, init_distributed, load_
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.rollout_log import RolloutLog
+from vsdpo.train.rollouts import Batch, build_rollouts
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
@@ -87,6 +92,9 @@ class Trainer:
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
         self.step = self._resume()
+        self.position = self.tasks.position  # of the last trained batch: what a checkpoint keeps
+        self.rollouts = build_rollouts(cfg.rollout.max_staleness, self.request)
+        self.spans = []  # this step's (stage, thread, start, end): bench/step.py's timeline
         self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every, cfg.train.alpha,
                                       cfg.rollout.group_size, self.step, self.rank)
         self.skipped_in_a_row = 0
@@ -116,25 +124,33 @@ class Trainer:
         self.export(self.run_dir / "final")
 
     def run_step(self) -> dict:
-        """One step, stage by stage; returns its metrics (reduced over ranks)."""
-        times = {}
-        with _timed(times, "rollout"):
-            tasks_N, completions, offsets = self.rollout(self.tasks.next())
-        with _timed(times, "render"):
-            scored = self.render_and_score(tasks_N, completions, offsets)
-        samples = self.make_samples(tasks_N, completions, scored)
-        with _timed(times, "recompute"):
-            samples = self.recompute(samples)
+        """One step, stage by stage; returns its metrics (reduced over ranks). "rollout" is the
+        time the main thread waits for the engine: all of the sampling when synchronous."""
+        times, self.spans = {}, []
+        timed = functools.partial(_timed, times, self.spans)
+        with timed("rollout"):
+            batch = self.rollouts.next(self.step, last=self.step + 1 >= self.cfg.train.steps)
+        with timed("render"):
+            scored = self.render_and_score(batch.tasks_N, batch.completions, batch.offsets)
+        samples = self.make_samples(batch.tasks_N, batch.completions, scored, batch.version)
+        staleness = self.step - min(s.policy_version for s in samples)
+        with timed("recompute"):
+            samples = self.recompute(samples, staleness)
+        t0 = time.perf_counter()
         sums = train_step(self.policy, self.teacher, self.optimizer, self.scheduler, samples,
                           self.cfg.loss, self.cfg.train.micro_batch_tokens,
                           self.cfg.train.grad_clip, self.tokenizer.pad_token_id)
         times["teacher"], times["update"] = sums.pop("teacher_s"), sums.pop("update_s")
-        with _timed(times, "sync"):
+        # the teacher's forwards and the updates alternate per micro-batch: one span for both
+        self.spans.append(("teacher+update", "main", t0, time.perf_counter()))
+        with timed("rollout"):
+            self.rollouts.settle()  # the engine must not sample while its weights change
+        with timed("sync"):
             self.sync_weights()
-        self.step += 1
-        self.rollout_log.write(self.step, tasks_N, completions, offsets, scored,
-                               [s.advantage for s in samples])
-        return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0])
+        self.step, self.position = self.step + 1, batch.position
+        self.rollout_log.write(self.step, batch.tasks_N, batch.completions, batch.offsets,
+                               scored, [s.advantage for s in samples])
+        return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0], staleness)
 
     def count_skipped(self, metrics: dict) -> None:
         """Skipped updates in a row (every rank counts the same); too many: the run diverged."""
@@ -154,13 +170,28 @@ class Trainer:
         if self.rank == 0:
             print(what, file=sys.stderr, flush=True)
 
-    def rollout(self, tasks):
+    def request(self, step: int):
+        """Draw the prompts that step `step` trains on, here on the main thread (the task
+        stream; the task images need the event loop); returns the engine call that samples
+        them with the engine's present weights, those of `self.step`, on any thread."""
+        tasks = self.tasks.next()
+        images = self.task_images(tasks)
+        version, position = self.step, self.tasks.position
+
+        def sample() -> Batch:
+            t0 = time.perf_counter()
+            batch = Batch(*self.rollout(tasks, images, seed=step + 1), version, position)
+            self.spans.append(("sample", "engine", t0, time.perf_counter()))
+            return batch
+        return sample
+
+    def rollout(self, tasks, images, seed: int):
         """G samples per task; returns the task of each sample, the samples, token offsets.
-        Of its tensor-parallel group's prompts, a rank keeps every `tp`-th."""
+        Of its tensor-parallel group's prompts, a rank keeps every `tp`-th. `seed`: the
+        engine's sampling seed (vLLM)."""
         g = self.cfg.rollout.group_size
         sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens,
-                                  seed=self.step + 1)
-        images = self.task_images(tasks)
+                                  seed=seed)
         prompts = [student_prompt(self.tokenizer, t.prompt, len(i)) for t, i in zip(tasks, images)]
         completions = self.generator.generate(prompts, g, sampling, images=images)
         completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
@@ -173,7 +204,8 @@ class Trainer:
         return self.loop.run_until_complete(
             self.scorer.score(tasks_N, completions, offsets, self.cfg.rollout.group_size))
 
-    def make_samples(self, tasks_N, completions, scored) -> list[Sample]:
+    def make_samples(self, tasks_N, completions, scored, version: int) -> list[Sample]:
+        """`version`: the optimizer steps of the weights that sampled the completions."""
         adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
                                  scale_by_std=self.cfg.feedback.scale_by_std)
         tasks = list({t.id: t for t in tasks_N}.values())  # a group shares its prompt and image
@@ -189,7 +221,8 @@ class Trainer:
             count = 0 if teacher_images is None else len(teacher_images.grid_I3)
             context = self.encode(teacher_prompt(self.tokenizer, s.context, count), teacher_images)
             samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_T, float(a),
-                                  prompt_images=prompt_images, teacher_images=teacher_images))
+                                  prompt_images=prompt_images, teacher_images=teacher_images,
+                                  policy_version=version))
         return samples
 
     def task_images(self, tasks) -> list[list]:
@@ -215,9 +248,11 @@ class Trainer:
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
         return ids if self.images is None else self.images.expand(ids, pixels)
 
-    def recompute(self, samples: list[Sample]) -> list[Sample]:
+    def recompute(self, samples: list[Sample], staleness: int) -> list[Sample]:
+        """The trainer's old log-probs: asked for, or needed because the samples come from
+        weights `staleness` updates old (the importance weight corrects for the lag)."""
         r = self.cfg.rollout
-        if not r.recompute_logprobs:
+        if not r.recompute_logprobs and not staleness:
             return samples
         loss = self.cfg.loss
         return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
@@ -231,7 +266,7 @@ class Trainer:
         self.weights_synced = True
 
     def save(self) -> Path:
-        return save_checkpoint(self.run_dir, self.step, self.tasks.position, self.policy,
+        return save_checkpoint(self.run_dir, self.step, self.position, self.policy,
                                self.optimizer, self.scheduler, self.teacher, self.cfg.model.path)
 
     def export(self, out_dir: Path) -> None:
@@ -247,7 +282,9 @@ class Trainer:
         dist.barrier()
 
     def close(self) -> None:
-        """Stop the render pool and the rollout engine (vLLM's takes the process group along)."""
+        """Stop the render pool and the rollout engine (vLLM's takes the process group along),
+        once the batch in flight, if any, is sampled."""
+        self.rollouts.close()
         self.loop.run_until_complete(self.exit_stack.aclose())
         self.loop.close()
         self.generator.close()
@@ -301,9 +338,12 @@ def _seed_everything(seed: int, rank: int) -> None:
 
 
 @contextlib.contextmanager
-def _timed(times: dict, key: str):
-    """Time a stage, and name it in torch.profiler traces (bench/step.py --profile)."""
+def _timed(times: dict, spans: list, key: str):
+    """Time a stage of the main thread (a stage timed twice adds up), keep its span for the
+    timeline, and name it in torch.profiler traces (bench/step.py --profile)."""
     t0 = time.perf_counter()
     with torch.profiler.record_function(key):
         yield
-    times[key] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    times[key] = times.get(key, 0.0) + t1 - t0
+    spans.append((key, "main", t0, t1))
