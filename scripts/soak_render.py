@@ -19,7 +19,8 @@ open files of this process against before the pool, and the pool's temp dirs in 
 
 Summary (stdout, and the JSON with `bench/common.py`-style metadata): memory slope in MB per
 1000 artifacts (least squares over the samples after the warm-up), leaked processes, and the
-throughput and CPU cost per 1000-artifact window. Exit status 1 when a process leaked, a file
+throughput and CPU cost per 1000-artifact window. SIGINT (Ctrl-C, `timeout -s INT`) stops
+taking new artifacts and reports on those rendered. Exit status 1 when a process leaked, a file
 descriptor leaked, or an artifact made `render` raise.
 """
 
@@ -31,6 +32,7 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -64,14 +66,16 @@ HOSTILE = [
     ("slide", "js_memory", "<script>const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length)"
                            "</script>"),
     ("chart", "growing_memory", "x = []\nwhile True:\n    x.append(' ' * 10**7)"),
-    ("web", "popups", "<script>for (let i = 0; i < 20; i++) window.open('about:blank')</script><p>p"),
+    ("web", "popups", "<script>for (let i = 0; i < 20; i++) window.open('about:blank')</script>"
+                      "<p>p"),
     ("chart", "sleep", "import time\ntime.sleep(1000)"),
     ("web", "busy_workers", "<script>for (let i = 0; i < 8; i++) new Worker(URL.createObjectURL("
                             "new Blob(['for (;;) {}'])))</script><p>w"),
     ("chart", "kill_the_worker", "import os\nos.kill(os.getppid(), 9)"),
     ("web", "huge_dom", "<div>" + "<span>x</span>" * 100_000 + "</div>"),
     ("chart", "subprocess", "import subprocess\nsubprocess.run(['touch', 'escaped'])"),
-    ("slide", "navigate_away", "<p>x</p><script>location.href = 'https://elsewhere.invalid/'</script>"),
+    ("slide", "navigate_away", "<p>x</p><script>location.href = 'https://elsewhere.invalid/'"
+                               "</script>"),
     ("chart", "ctypes_fork", "import ctypes\nctypes.CDLL(None).fork()"),
     ("web", "dialogs", "<script>alert('a'); confirm('b'); prompt('c')</script><p>d"),
     ("chart", "huge_file", "open('big', 'wb').write(b'x' * (64 << 20))"),
@@ -83,7 +87,8 @@ def fixture_artifacts(folder: Path) -> list[Artifact]:
     """The Design2Code pages and ChartMimic charts, interleaved; none without the folder."""
     pages = [Artifact("web", p.read_text()) for p in sorted(folder.glob("design2code/*.html"))]
     charts = [Artifact("chart", p.read_text()) for p in sorted(folder.glob("chartmimic/*.py"))]
-    return [a for pair in zip(pages, charts) for a in pair] + pages[len(charts):] + charts[len(pages):]
+    paired = [a for pair in zip(pages, charts) for a in pair]
+    return paired + pages[len(charts):] + charts[len(pages):]
 
 
 def artifacts(n: int, fixtures: list[Artifact], hostile_every: int, seed: int = 0):
@@ -113,7 +118,7 @@ class Tree:
         self.me = psutil.Process()
         self.before = before  # descendants that are not the pool's (another pool in a test)
         self.seen: dict[tuple[int, float], float] = {}  # (pid, start time) → its last CPU s
-        self.me_cpu0 = _cpu(self.me)
+        self.me_cpu0 = _cpu(self.me)  # own time: its reaped children are counted below
         self.zombies: set[int] = set()  # zombie children at the last sample
         self.reaped = 0  # adopted orphans that exited: zombies of ours, reaped here
 
@@ -151,7 +156,10 @@ class Tree:
                     part = _part(p)
                     parts[part] = parts.get(part, 0) + p.memory_info().rss
                     fds += p.num_fds()
-                    self.seen[(p.pid, p.create_time())] = _cpu(p)
+                    # reaped children's CPU only for chart workers (their forked chart
+                    # processes): elsewhere a dead browser's would count its processes twice
+                    worker = "chart_worker" in " ".join(p.cmdline())
+                    self.seen[(p.pid, p.create_time())] = _cpu(p, children=worker)
                     procs += 1
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
@@ -181,9 +189,9 @@ class Tree:
         return out
 
 
-def _cpu(p: psutil.Process) -> float:
+def _cpu(p: psutil.Process, children: bool = False) -> float:
     t = p.cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + (t.children_user + t.children_system if children else 0.0)
 
 
 def _part(p: psutil.Process) -> str:
@@ -206,6 +214,8 @@ async def _run(n: int, every: int, config: RenderConfig, hostile_every: int, tre
     stream = artifacts(n, fixtures, hostile_every)
     samples, counts, hostile, raised = [], {}, {}, []
     done, start = 0, time.monotonic()
+    stop = asyncio.Event()  # SIGINT: no new artifacts; the report covers those rendered
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
     async with RenderPool(config) as pool:
         await pool.start_browsers()
         in_flight = 2 * (len(pool.browsers.slots) + config.chart.workers)
@@ -213,6 +223,8 @@ async def _run(n: int, every: int, config: RenderConfig, hostile_every: int, tre
         async def drain():
             nonlocal done
             for kind, name, artifact in stream:
+                if stop.is_set():
+                    break
                 try:
                     result = await pool.render_one(artifact)
                 except BaseException as exc:  # noqa: BLE001 - the contract is that it never raises
@@ -224,13 +236,14 @@ async def _run(n: int, every: int, config: RenderConfig, hostile_every: int, tre
                     hostile.setdefault(name, []).append(
                         "raised" if result is None else "ok" if result.ok else result.error[:80])
                 done += 1
-                if done % every == 0 or done == n:
+                if done % every == 0 or done == n or stop.is_set():
                     sample = {"artifacts": done, "wall_s": round(time.monotonic() - start, 2),
                               "load_1min": os.getloadavg()[0], **tree.sample()}
                     samples.append(sample)
                     on_sample(sample)
 
         await asyncio.gather(*(drain() for _ in range(in_flight)))
+    asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
     return samples, {"counts": counts, "hostile": hostile, "raised": raised}
 
 
@@ -245,6 +258,7 @@ def soak(n: int, every: int, config: RenderConfig | None = None,
     tree = Tree(before)
     samples, outcome = asyncio.run(_run(n, every, config or RenderConfig(), hostile_every, tree,
                                         on_sample))
+    n = samples[-1]["artifacts"] if samples else 0  # fewer than asked after a SIGINT
     return {"n": n, "every": every, "samples": samples, **outcome,
             "leaked_processes": tree.left_over(), "orphans_reaped": tree.reaped,
             "fds_before": fds_before, "fds_after": me.num_fds(),
@@ -332,7 +346,8 @@ def print_summary(report: dict) -> None:
           f"{report['leaked_processes']}, fds {report['fds_before']} -> {report['fds_after']}, "
           f"temp dirs left {report['tmp_left']}")
     for name, outcomes in sorted(report["hostile"].items()):
-        print(f"  hostile {name}: {outcomes[0]!r}" + (f" (x{len(outcomes)})" if len(outcomes) > 1 else ""))
+        times = f" (x{len(outcomes)})" if len(outcomes) > 1 else ""
+        print(f"  hostile {name}: {outcomes[0]!r}{times}")
     if report["raised"]:
         print(f"RAISED: {report['raised']}")
 
@@ -348,6 +363,8 @@ def main() -> None:
     ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1)
     meta = metadata()
     report = soak(args.n, args.every, on_sample=lambda s: print(json.dumps(s), flush=True))
+    if not report["samples"]:
+        sys.exit("interrupted before the first artifact was rendered")
     report = {"command": " ".join(sys.argv), **meta, **report}
     out = args.out or REPO / "runs" / "soak_render" / f"soak_{args.n}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

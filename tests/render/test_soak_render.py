@@ -14,13 +14,13 @@ from vsdpo.render import RenderConfig  # noqa: E402
 from vsdpo.render.chart import ChartConfig  # noqa: E402
 
 # what cannot render at all: every other hostile artifact may render (a dialog, a popup) or not
-MUST_FAIL = {"infinite_loop", "script_loop", "memory_bomb", "never_loads", "growing_memory", "sleep",
-             "subprocess"}
+MUST_FAIL = {"infinite_loop", "script_loop", "memory_bomb", "never_loads", "growing_memory",
+             "sleep", "subprocess"}
 
 
 def test_hostile_artifacts_are_results_and_closing_the_pool_leaves_nothing():
-    config = RenderConfig(num_browsers=1, pages_per_browser=2,
-                          chart=ChartConfig(workers=1, cpu_s=3))  # an endless loop ends sooner
+    config = RenderConfig(num_browsers=1, pages_per_browser=2, timeout_s=5.0,
+                          chart=ChartConfig(workers=1, timeout_s=5.0, cpu_s=3))
     report = soak(2 * len(HOSTILE), every=6, config=config, hostile_every=2)
     assert report["raised"] == []
     assert set(report["hostile"]) == {name for _, name, _ in HOSTILE}
