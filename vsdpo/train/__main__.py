@@ -5,8 +5,7 @@ from typing import NoReturn
 
 import torch.distributed as dist
 
-from vsdpo.config import Config, load_config
-from vsdpo.train.commands import add_config_args
+from vsdpo.config import Config, add_config_args, load_config
 from vsdpo.train.faults import naming_dead_ranks
 from vsdpo.train.model import exit_process
 from vsdpo.train.trainer import Trainer
