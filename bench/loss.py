@@ -2,7 +2,8 @@
 
 Times forward+backward from hidden states (median and p20/p80 after warm-up) and measures
 peak extra memory for eager PyTorch, torch.compile (CUDA), Liger-Kernel (when it imports) and
-ours, all on the same seeded inputs in one run, then checks the DESIGN.md §5 targets:
+ours, all on the same seeded inputs in one run, then checks the targets (docs/kernels.md,
+"Benchmark"):
 
 - CUDA, N ∈ {8192, 16384}, H = 4096, V = 151936, bf16: ours ≤ 1.3× the matmul floor
   (8·N·H·V FLOP at the cuBLAS bf16 rate measured in the same run), ≥ 2× faster than eager,
@@ -43,7 +44,7 @@ EXACT_TOLERANCE = {"float32": 1e-4, "bfloat16": 2e-2}  # max error relative to t
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Targets: DESIGN.md §5.")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Targets: docs/kernels.md, \"Benchmark\".")
     parser.add_argument("--quick", action="store_true", help="tiny shapes and 3 reps: a smoke run in seconds")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions (default: 20 on CUDA, 5 on CPU)")
     parser.add_argument("--out", type=Path, default=None, help="result file (default: bench/results/loss_<device>.json)")
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cases_for(device: str, quick: bool) -> list[Case]:
-    """The shapes of DESIGN.md §5; on CPU the second case is the same shape at 8·N."""
+    """The target shapes (docs/kernels.md); on CPU the second case is the same shape at 8·N."""
     if device == "cuda":
         shape = (1024, 256, 4099) if quick else (16384, 4096, 151936)
         tokens = [shape[0] // 2, shape[0]]

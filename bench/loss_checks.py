@@ -1,5 +1,5 @@
 """Pass/fail for the fused-loss benchmark: exactness against the float64 reference and the
-DESIGN.md §5 targets, computed from the measured runs of bench/loss.py."""
+targets of docs/kernels.md, computed from the measured runs of bench/loss.py."""
 
 import torch
 

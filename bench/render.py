@@ -15,7 +15,7 @@ GPU processes, chart workers), and the speed-up. Variants of our pool: web pages
 
 Usage:  python bench/render.py [--quick] [--reps R] [--naive-reps R] [--out PATH]
 Output: bench/results/render_cpu.json, also printed as the last line of stdout.
-Targets (DESIGN.md §5 and issue 13, 2 cores): ≥ 25 pages/s, ≥ 20 slides/s, ≥ 10 charts/s,
+Targets (docs/render.md, "Benchmark"; 2 cores): ≥ 25 pages/s, ≥ 20 slides/s, ≥ 10 charts/s,
 each ≥ 5× the naive way.
 """
 
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
         "chart": {"inputs": len(charts), "ours_charts_per_s": chart_ours,
                   "naive_charts_per_s": chart_naive, "speedup": chart_x},
         "targets": TARGETS,
-        # DESIGN.md §5 names "render + detection": the detectors and tracing read the DOM, so
+        # The target is for "render + detection": the detectors and tracing read the DOM, so
         # the PNG is an extra output (VLM teachers, `vsdpo render`); both readings are kept.
         "meets": {"pages_per_s_render_detect_trace": no_shot["html"]["median"] >= TARGETS["pages_per_s"],
                   "slides_per_s_render_detect_trace": no_shot["slide"]["median"] >= TARGETS["slides_per_s"],

@@ -1,5 +1,5 @@
 """Fused visual-SDPO loss: credit-weighted self-distillation divergence over the full
-vocabulary plus a clipped policy-gradient term (DESIGN.md §4.1).
+vocabulary plus a clipped policy-gradient term (docs/kernels.md).
 
 `vsdpo_loss` works on logits, `linear_vsdpo_loss` on hidden states and the lm_head weight
 without materialising [N, V] logits; `kernels.reference` is the readable PyTorch spec.

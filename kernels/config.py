@@ -1,4 +1,4 @@
-"""`LossConfig`: the knobs of the fused visual-SDPO loss (DESIGN.md §4.1), checked once here so
+"""`LossConfig`: the knobs of the fused visual-SDPO loss (docs/kernels.md), checked once here so
 the kernels can trust them."""
 
 import math

@@ -1,4 +1,5 @@
-"""The PyTorch reference of the visual-SDPO loss: the readable specification of DESIGN.md §4.1.
+"""The PyTorch reference of the visual-SDPO loss: its readable specification (the formulas
+are in docs/kernels.md).
 
 Plain autograd over materialised [N, V] log-probabilities, computed in float64 when given
 float64 (and at least float32 otherwise). Tests check the fused backends against it and

@@ -1,5 +1,6 @@
 """Stress the weight sync between training steps: the sharpest reproducer of the old heap
-corruption (LOG.md, "Heap corruption in multi-process runs").
+corruption on gloo (several asynchronous functional all-gathers in flight; the reason
+`vsdpo/train/weight_sync.py` gathers one at a time on CPU, as its docstring explains).
 
     OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 scripts/stress_weight_sync.py 800
     ... scripts/stress_weight_sync.py 800 --async-on-cpu   # the old gathers, for contrast

@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from vsdpo.render import report
+from vsdpo.config import add_config_args
+from vsdpo.render import command as render_command
 from vsdpo.train import commands as train_commands
 from vsdpo.train import report as run_report
 
@@ -14,14 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="warm-start the tiny model, train, evaluate before/after",
                           description="The main job: warm-start the embedded tiny model (cached), "
                           "train Visual-SDPO under torchrun on CPU, print the before/after table.")
-    train_commands.add_config_args(demo)
+    add_config_args(demo)
     demo.add_argument("--nproc", type=int, default=2, help="training processes (default: 2)")
-    report.add_parser(sub)
+    render_command.add_parser(sub)
     run_report.add_parser(sub)
     train_commands.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "render":
-        return report.run(args)
+        return render_command.run(args)
     if args.command == "report":
         return run_report.run(args)
     return train_commands.run(args)

@@ -128,6 +128,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     return cfg
 
 
+def add_config_args(parser) -> None:
+    """`--config F` and repeatable `--set a.b=c`: the two flags of every command that runs a
+    config (`vsdpo train|eval|demo`, `python -m vsdpo.train`)."""
+    parser.add_argument("--config", default="configs/tiny.toml",
+                        help="TOML run config (default: configs/tiny.toml)")
+    parser.add_argument("--set", action="append", default=[], metavar="A.B=C",
+                        help="override one config key, repeatable: --set train.steps=4 "
+                        "--set loss.kl_coef=0")
+
+
 def build_dataclass(cls, overrides: list[str] = (), prefix: str = ""):
     """Any config dataclass (e.g. `WarmstartConfig`) from `key=value` overrides, same checks."""
     return _build(cls, _apply_overrides({}, overrides), prefix=prefix)

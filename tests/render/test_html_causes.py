@@ -4,7 +4,7 @@ an unrelated ancestor's. Real Chromium (the shared `html_pool`); one small page 
 
 import pytest
 
-from vsdpo.feedback.utility_classes import utility_longhands
+from vsdpo.render.utility_classes import utility_longhands
 
 
 def blamed(code: str, result, kind: str) -> set[str]:

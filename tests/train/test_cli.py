@@ -1,8 +1,18 @@
-"""The `vsdpo train`, `eval` and `warmstart` subcommands: help, and config errors as one line."""
+"""The `vsdpo train`, `eval` and `warmstart` subcommands, and `python -m vsdpo.train` under
+torchrun: help, and config errors as one line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from vsdpo.cli import main
+from vsdpo.config import ConfigError, TasksConfig
+from vsdpo.train.data import build_tasks
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "warmstart"])
@@ -22,3 +32,29 @@ def test_a_config_mistake_ends_the_command_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_under_torchrun_a_config_mistake_is_one_line_from_rank_zero():
+    """Two real ranks read the same bad override: rank 0 prints it once, no rank prints a
+    traceback (torchrun's own failure summary, with its one traceback, follows)."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "vsdpo.train",
+                           "--set", "train.lr_rate=1e-3"], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=900)
+    line = "python -m vsdpo.train: unknown key train.lr_rate: did you mean train.lr?"
+    assert done.returncode != 0
+    assert done.stderr.count(line) == 1, done.stderr
+    assert done.stderr.count("Traceback") <= 1 and "vsdpo/config.py" not in done.stderr, done.stderr
+
+
+def test_a_missing_task_file_names_its_key(tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(ConfigError, match=f"tasks.eval_path='{missing}': no such file"):
+        build_tasks(TasksConfig(eval_path=str(missing)), split="eval")
+
+
+def test_a_malformed_task_file_names_its_key_and_line(tmp_path):
+    bad = tmp_path / "tasks.jsonl"
+    bad.write_text('{"id": "a", "domain": "chart", "prompt": "x"}\nnot json\n')
+    with pytest.raises(ConfigError, match=f"tasks.path: {bad}:2: not a valid task record"):
+        build_tasks(TasksConfig(path=str(bad)))

@@ -1,7 +1,8 @@
-"""Feedback: a render turned into the three training signals (DESIGN.md §1, §4.3) —
-per-token credit weights, the teacher's privileged context, and the sequence reward with
-its group advantages. The defect detectors live here too but are imported by
-`vsdpo.render` directly."""
+"""Feedback: a render turned into the three training signals — per-token credit weights,
+the teacher's privileged context, and the sequence reward with its group advantages.
+
+It reads `vsdpo.render`'s records (the defects arrive already detected and blamed) and is
+read by the trainer; see docs/feedback.md and docs/architecture.md."""
 
 from vsdpo.feedback.advantage import group_advantages
 from vsdpo.feedback.context import (ContextConfig, best_sibling, reference_context,

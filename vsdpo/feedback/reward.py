@@ -6,7 +6,8 @@
   tasks without items (JSONL corpora). The similarity terms barely notice a dropped item
   (Design2Code's text score compares matched blocks only): without this factor a clean slide
   with 7 of its 13 bullets scored 0.966 against 0.981 for all 13, and GRPO learned to drop
-  bullets (LOG.md, "The reward counts the prompt's items").
+  bullets: after `make demo` the trained policy kept 279 of 500 bullets where the warm-start
+  kept 451. With r_content the 7-bullet slide scores 0.552.
 - r_defects = exp(−Σ_d weight(kind_d)·severity_d): one severe overlap (weight 1, severity 1)
   leaves e^−1 ≈ 0.37; never reaches 0, so a page with many small defects still ranks
   below one with fewer.

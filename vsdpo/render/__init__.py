@@ -1,7 +1,7 @@
 """Rendering: programs that draw → images, measured elements with source spans, defects.
 
-See DESIGN.md §4.2. `render(artifacts)` is the synchronous entry point; the trainer keeps a
-`RenderPool` open across steps.
+See docs/architecture.md ("Rendering") and docs/render.md. `render(artifacts)` is the
+synchronous entry point; the trainer keeps a `RenderPool` open across steps.
 """
 
 from vsdpo.render.pool import RenderConfig, RenderPool, render

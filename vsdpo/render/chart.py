@@ -31,10 +31,10 @@ from vsdpo.render.types import ChartLog, Defect, Element, RenderResult
 log = logging.getLogger(__name__)
 _STARTUP_S = 60.0   # a cold worker imports matplotlib and draws a warm-up figure
 _GRACE_S = 5.0      # the worker enforces `timeout_s`; this is slack for its own replies
-# Runs the worker with `vsdpo`, `vsdpo.render` and `vsdpo.feedback` as bare packages: their
-# __init__s pull in the browser pool and torch, which a chart worker must not load.
+# Runs the worker with `vsdpo` and `vsdpo.render` as bare packages: `vsdpo.render`'s __init__
+# pulls in the browser pool, which a chart worker must not load.
 _BOOTSTRAP = """import sys, types, runpy
-for name in ("vsdpo", "vsdpo.render", "vsdpo.feedback"):
+for name in ("vsdpo", "vsdpo.render"):
     module = types.ModuleType(name)
     module.__path__ = [sys.argv[2] + "/" + name.replace(".", "/")]
     sys.modules[name] = module

@@ -1,6 +1,6 @@
 """The chart sandbox: how a worker is launched, and how each chart's process is confined.
 
-Two layers (DESIGN.md §8), both built on one allow-list (`visible_mounts`): the system
+Two layers (docs/render.md, "Sandbox"), both built on one allow-list (`visible_mounts`): the system
 (`/usr` and the `/bin`, `/lib`... beside it, the few files of `/etc` the loader and
 fontconfig read), the interpreter, the virtual environment, the `vsdpo` package (not the
 checkout around it) and the matplotlib cache. Nothing else: not the home directory, the

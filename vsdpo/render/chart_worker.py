@@ -42,8 +42,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vsdpo.feedback.detect_chart import detect_chart_defects  # noqa: E402
 from vsdpo.render import chart_log, chart_rc, chart_sandbox, chart_trace  # noqa: E402
+from vsdpo.render.detect_chart import detect_chart_defects  # noqa: E402
 
 MAX_REPLY_BYTES = 64 << 20
 _PR_SET_PDEATHSIG = 1

@@ -9,9 +9,9 @@ at all when the consumer never looks at pixels (the detectors work on the DOM pr
 import base64
 from dataclasses import dataclass
 
-from vsdpo.feedback.detect_html import Canvas, detect_html
 from vsdpo.render import placeholder
 from vsdpo.render.assets import SUBSTITUTED_HEADER
+from vsdpo.render.detect_html import Canvas, detect_html
 from vsdpo.render.probe import run_probe, to_elements
 from vsdpo.render.probe_world import evaluate_isolated
 from vsdpo.render.source_map import tag_source

@@ -1,4 +1,4 @@
-"""The records the render pool hands to the feedback stage (DESIGN.md §4.2).
+"""The records the render pool hands to the feedback stage (docs/architecture.md, "Rendering").
 
 Boxes are `(x0, y0, x1, y1)` in render pixels, origin top-left. Spans are `(start, end)`
 character offsets into `Artifact.code`, end exclusive.

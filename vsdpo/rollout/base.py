@@ -1,4 +1,5 @@
-"""The Generator protocol (DESIGN.md §4.4): what the trainer asks of a rollout engine.
+"""The Generator protocol: what the trainer asks of a rollout engine (docs/architecture.md,
+"Rollout").
 
 A generator samples `n` completions per prompt and reports, for each sampled token, its
 log-probability under the distribution it was drawn from (logits / temperature), which the

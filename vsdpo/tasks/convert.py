@@ -1,4 +1,4 @@
-"""Public datasets → our task JSONL (DESIGN.md §4.5), for the GPU recipes.
+"""Public datasets → our task JSONL (docs/architecture.md, "Tasks"), for the GPU recipes.
 
     python -m vsdpo.tasks.convert chartmimic  DIR_OF_PY   data/chart.jsonl [--limit N]
     python -m vsdpo.tasks.convert design2code DIR_OF_HTML data/web.jsonl

@@ -1,4 +1,5 @@
-"""The task record (DESIGN.md §4.5): one prompt of one domain, optionally with a reference."""
+"""The task record: one prompt of one domain, optionally with a reference
+(docs/architecture.md, "Tasks")."""
 
 import json
 from dataclasses import asdict, dataclass

@@ -1,4 +1,5 @@
-"""The trainer (DESIGN.md §2): FSDP2 policy, teacher, the step, checkpoints, metrics.
+"""The trainer: FSDP2 policy, teacher, the step, checkpoints, metrics (docs/architecture.md,
+docs/train.md).
 
     torchrun --nproc_per_node=2 -m vsdpo.train --config configs/tiny.toml
 """

@@ -5,10 +5,7 @@ import json
 import os
 import sys
 
-from vsdpo.config import ConfigError, build_dataclass, load_config
-
-CONFIG_HELP = "TOML run config (default: configs/tiny.toml)"
-SET_HELP = "override one config key, repeatable: --set train.steps=4 --set loss.kl_coef=0"
+from vsdpo.config import ConfigError, add_config_args, build_dataclass, load_config
 
 
 def add_parsers(sub) -> None:
@@ -94,8 +91,3 @@ def _eval(args) -> None:
         columns[model] = {"prompts": prompts, "samples": prompts * args.samples,
                           **evaluate(cfg, args.samples, clip)}
     print(json.dumps(columns, indent=1) if args.json else format_table(columns))
-
-
-def add_config_args(parser) -> None:
-    parser.add_argument("--config", default="configs/tiny.toml", help=CONFIG_HELP)
-    parser.add_argument("--set", action="append", default=[], metavar="A.B=C", help=SET_HELP)

@@ -17,6 +17,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from vsdpo.config import ConfigError
+
 
 def register_rank(rank: int) -> None:
     _store().set(f"vsdpo/pid/{rank}", f"{_host()} {os.getpid()}")
@@ -61,7 +63,8 @@ def naming_dead_ranks():
     try:
         yield
     except Exception as err:
-        if isinstance(err, RankFailure) or not dist.is_initialized() or dist.get_world_size() == 1:
+        if (isinstance(err, (RankFailure, ConfigError)) or not dist.is_initialized()
+                or dist.get_world_size() == 1):  # a config mistake is every rank's own
             raise
         dead = _dead_ranks()
         if not dead:  # a peer whose sockets just closed may still be exiting

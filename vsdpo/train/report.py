@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vsdpo.render.draw import draw_defects
-from vsdpo.render.report import blamed_lines
+from vsdpo.render.command import blamed_lines
 from vsdpo.render.types import DEFECT_KINDS, Defect
 from vsdpo.train.rollout_log import RECORDS, step_of
 

@@ -9,8 +9,11 @@ Overlap only on CUDA. There the all-gathers of a bucket are issued together (asy
 functional collectives, queued on NCCL's stream) and all waited before the bucket is handed
 to the engine. On CPU each gather is finished before the next starts: several asynchronous
 functional collectives in flight on gloo corrupt the heap (`malloc(): unaligned tcache chunk
-detected` in a gloo worker thread, or SIGSEGV; LOG.md "Heap corruption" has the evidence),
-and one at a time is what FSDP2's own collectives do there.
+detected` in a gloo worker thread, or SIGSEGV). The corruption needs the completion to go
+through c10d's functional-collective work registry (`wait_tensor`, the path DTensor takes):
+in `scripts/stress_weight_sync.py` runs such gathers died in 7 of 10, the same gloo works
+waited through their own handles in 0 of 7, and one gather at a time in 0 of 4. One at a
+time is also what FSDP2's own collectives do there; docs/rollout.md has the weight sync.
 
 Each local shard is cast to the engine's dtype before its all-gather: a bf16 engine gets half
 the bytes of the fp32 masters (~15 instead of ~30 GB per sync at 8B), rounded exactly as the

@@ -146,7 +146,7 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
     copy_losses = train(model, copies, [], pad_id=tokenizer.pad_token_id, steps=c.copy_steps,
                         batch_size=c.copy_batch_size, feedback_fraction=0.0, lr=c.lr,
                         warmup_steps=c.warmup_steps, seed=c.seed, log=log, stage="copy",
-                        decay=False)  # a decayed lr stalls the head's forming (LOG.md)
+                        decay=False)  # constant lr: a decayed one stalls the induction head
     losses = train(model, student_ids, feedback_ids, pad_id=tokenizer.pad_token_id,
                    steps=c.steps, batch_size=c.batch_size, feedback_fraction=c.feedback_fraction,
                    lr=c.lr, warmup_steps=c.warmup_steps, seed=c.seed, log=log,

@@ -9,7 +9,7 @@ are labelled -100. Completion tokens that copy a word of the task prompt (a titl
 bullet word; not a word of the attempt or sibling a teacher prompt also shows) weigh
 `content_weight` times a template token: the templates
 are learnt within a few dozen steps, and without the weight their gradient drowns the
-weaker one that builds the copying circuit (LOG.md, "Warm-start copying"). Each batch mixes
+weaker one that builds the copying circuit. Each batch mixes
 student and feedback examples in a fixed proportion, so the feedback-reading skill is learnt
 at every step; the two parts are padded separately since feedback sequences are about twice
 as long.
@@ -17,11 +17,12 @@ as long.
 Copying needs an induction head (attend to the token after an earlier copy of the current
 one), and this model does not form one from the corpus within the build budget; it forms one
 within a few hundred steps on sequences that are nothing but a copy of random tokens, and then
-learns the corpus's copying (LOG.md, "The warm-start copies after a copy stage"). So
+learns the corpus's copying. So
 `copy_sequences` are trained first, and some are added to every corpus batch after: the word
 pieces that held-out titles split into (`ous`, `ics`, `port`) are never a target in the
 corpus, whose own words are whole tokens, and without the copies their output logits sink
-until the head's copy signal cannot lift them (LOG.md, "Copies in every batch").
+until the head's copy signal cannot lift them. docs/tasks.md ("The warm-start") has the
+two stages and what they reach.
 
 Shapes: B batch, T padded sequence length.
 """

@@ -9,10 +9,10 @@ so the credit weight is not spread thin. The rules: docs/render.md, "How blame r
 cause".
 """
 
-from vsdpo.feedback.utility_classes import utility_longhands
 from vsdpo.render.probe import Probe
 from vsdpo.render.source_map import SourceMap
 from vsdpo.render.types import Span
+from vsdpo.render.utility_classes import utility_longhands
 
 _SIDES = ("top", "right", "bottom", "left")
 SHORTHANDS = {  # a declared property → the longhands it sets

@@ -11,7 +11,7 @@ Run a page through them with `vsdpo render page.html`.
 
 from dataclasses import dataclass
 
-from vsdpo.feedback.css_blame import PAGE, Blamer
+from vsdpo.render.css_blame import PAGE, Blamer
 from vsdpo.render.probe import Probe
 from vsdpo.render.source_map import SourceMap
 from vsdpo.render.types import BBox, Defect, Span
