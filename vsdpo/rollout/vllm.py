@@ -1,4 +1,4 @@
-"""The vLLM rollout backend: one in-process engine per torchrun rank (DESIGN.md §4.4).
+"""The vLLM rollout backend: one in-process engine per torchrun rank (docs/rollout.md).
 
 Why in-process (`external_launcher`): the engine lives in the trainer's own process, so a
 weight update is a function call that streams tensors from the FSDP2 shards straight into
