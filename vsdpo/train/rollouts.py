@@ -28,6 +28,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+import torch
+
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
 
@@ -67,7 +69,12 @@ class OneStepOff:
 
     def __init__(self, request: Request):
         self.request = request
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="rollout")
+        # torch's intra-op thread count is per thread: the rollout thread takes the main
+        # thread's, which the engine was built with (vLLM's CPU attention checks they match;
+        # its CPU worker replaces `torch.set_num_threads` with a no-op, hence `torch._C`)
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="rollout",
+                                         initializer=torch._C.set_num_threads,
+                                         initargs=(torch.get_num_threads(),))
         self.ahead: Future | None = None  # the next step's batch, sampled or being sampled
 
     def next(self, step: int, last: bool) -> Batch:
