@@ -5,6 +5,9 @@ fixed hint. Importable by spawned and subprocess workers (they add this folder t
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -194,3 +197,23 @@ class GatheredBytes(TorchDispatchMode):
         if func is torch.ops._c10d_functional.all_gather_into_tensor.default:
             self.bytes += out.numel() * out.element_size()
         return out
+
+
+def start_single(model_dir, run_dir, kill_at, *overrides) -> subprocess.Popen:
+    """`run_single` of 4 steps (checkpoints at 2) in a fresh process, `overrides` added."""
+    args = ", ".join(repr(o) for o in ("train.steps=4", "train.checkpoint_every=2", *overrides))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
+            f"run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), {args})")
+    from vsdpo.train.model import free_port
+    env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
+                        "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parent),
+                             str(model_dir), str(run_dir), str(kill_at)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_single(proc: subprocess.Popen) -> int:
+    """The exit status of a `start_single` run, which must finish or be SIGKILLed."""
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, -9), err[-3000:]
+    return proc.returncode

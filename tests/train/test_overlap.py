@@ -4,19 +4,16 @@ gloo; a checkpoint taken with a batch in flight resumes without losing or repeat
 Rewards are `handmade.LetterScorer`'s, as in test_trainer.py."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch.multiprocessing as mp
 
-from handmade import train_worker
+from handmade import start_single, train_worker, wait_single
 from vsdpo.config import ConfigError, load_config
 from vsdpo.train.model import free_port
 
-HERE = Path(__file__).resolve().parent
+ONE_STEP_OFF = ("rollout.max_staleness=1", "train.log_rollouts_every=1")
 
 
 def _lines(path: Path) -> list[dict]:
@@ -43,35 +40,17 @@ def test_two_ranks_train_one_step_off(tiny_model_dir, tmp_path):
     assert (run_dir / "final" / "config.json").is_file()
 
 
-def _start(model_dir, run_dir, kill_at) -> subprocess.Popen:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
-            "run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), 'train.steps=4', "
-            "'train.checkpoint_every=2', 'rollout.max_staleness=1', "
-            "'train.log_rollouts_every=1')")
-    env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
-                        "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", code, str(HERE), str(model_dir),
-                             str(run_dir), str(kill_at)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait(proc: subprocess.Popen) -> int:
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode in (0, -9), err[-3000:]
-    return proc.returncode
-
-
 def test_a_batch_in_flight_at_a_checkpoint_is_trained_once_after_resume(tiny_model_dir,
                                                                         tmp_path):
-    whole = _start(tiny_model_dir, tmp_path / "whole", kill_at=0)
-    killed = _start(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL in step 4
-    assert _wait(killed) == -9
+    whole = start_single(tiny_model_dir, tmp_path / "whole", 0, *ONE_STEP_OFF)
+    killed = start_single(tiny_model_dir, tmp_path / "killed", 4, *ONE_STEP_OFF)  # SIGKILL in step 4
+    assert wait_single(killed) == -9
     # the checkpoint of step 2 was taken with step 3's batch sampled and not yet trained: it
     # records the task stream after step 2's batch (2 steps × 2 prompts), not after step 3's
     meta = json.loads((tmp_path / "killed/checkpoints/step_000002/meta.json").read_text())
     assert meta["position"] == 4
-    resumed = _start(tiny_model_dir, tmp_path / "killed", kill_at=0)
-    assert _wait(whole) == 0 and _wait(resumed) == 0
+    resumed = start_single(tiny_model_dir, tmp_path / "killed", 0, *ONE_STEP_OFF)
+    assert wait_single(whole) == 0 and wait_single(resumed) == 0
     # every step trained the prompts of the uninterrupted run: none lost, none twice
     assert _trained_tasks(tmp_path / "killed") == _trained_tasks(tmp_path / "whole")
     assert len(set(_trained_tasks(tmp_path / "whole"))) == 4

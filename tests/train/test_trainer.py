@@ -5,9 +5,6 @@ rendering: these tests are about the optimisation loop; the render pool has its 
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,8 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from kernels import LossConfig
-from handmade import CONTEXT, LetterScorer, fixed_samples, spawn_worker, tiny_config
+from handmade import (CONTEXT, LetterScorer, fixed_samples, spawn_worker, start_single,
+                      tiny_config, wait_single)
 from vsdpo.config import ConfigError, ModelConfig
 from vsdpo.train.batch import split_micro_batches
 from vsdpo.train.checkpoint import check_same_model
@@ -27,7 +25,6 @@ from vsdpo.train.teacher import Teacher
 from vsdpo.train.trainer import Trainer
 from vsdpo.warmstart.tokenizer import format_teacher_prompt
 
-HERE = Path(__file__).resolve().parent
 TIMING = ("time/", "tokens_per_s")
 
 
@@ -72,30 +69,13 @@ def test_two_gloo_processes_train_checkpoint_and_export(two_ranks):
     assert AutoModelForCausalLM.from_pretrained(run_dir / "final").config.num_hidden_layers == 2
 
 
-def _start(model_dir, run_dir, kill_at) -> subprocess.Popen:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
-            "run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), 'train.steps=4', "
-            "'train.checkpoint_every=2')")
-    env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
-                        "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", code, str(HERE), str(model_dir),
-                             str(run_dir), str(kill_at)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait(proc: subprocess.Popen) -> int:
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode in (0, -9), err[-3000:]
-    return proc.returncode
-
-
 def test_resume_continues_the_same_trajectory(tiny_model_dir, tmp_path):
-    whole = _start(tiny_model_dir, tmp_path / "whole", kill_at=0)
-    killed = _start(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL during step 4
-    assert _wait(killed) == -9
+    whole = start_single(tiny_model_dir, tmp_path / "whole", kill_at=0)
+    killed = start_single(tiny_model_dir, tmp_path / "killed", kill_at=4)  # SIGKILL during step 4
+    assert wait_single(killed) == -9
     assert len(_metrics(tmp_path / "killed")) == 3  # step 3 logged, checkpoint at step 2
-    resumed = _start(tiny_model_dir, tmp_path / "killed", kill_at=0)
-    assert _wait(whole) == 0 and _wait(resumed) == 0
+    resumed = start_single(tiny_model_dir, tmp_path / "killed", kill_at=0)
+    assert wait_single(whole) == 0 and wait_single(resumed) == 0
     assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "whole")
 
 
