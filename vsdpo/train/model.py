@@ -17,6 +17,7 @@ import functools
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import NoReturn
 
@@ -29,7 +30,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText,
                           AutoTokenizer, PreTrainedModel)
 
-from vsdpo.config import ModelConfig
+from vsdpo.config import ConfigError, ModelConfig
 from vsdpo.train.faults import register_rank
 from vsdpo.train.images import Images
 from vsdpo.train.load import checkpoint_names, load_sharded
@@ -107,6 +108,7 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     store, so that `naming_dead_ranks` can tell which peer has gone. A run alone (no torchrun)
     hosts its store on a free port: a fixed one collides with another such run on the machine.
     """
+    check_restartable_launch(os.environ)
     cuda = torch.cuda.is_available()
     device = torch.device("cpu")
     if cuda:
@@ -126,6 +128,19 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     rank = dist.get_rank()
     register_rank(rank)
     return rank, dist.get_world_size(), device
+
+
+def check_restartable_launch(env: Mapping[str, str]) -> None:
+    """Refuse `torchrun --max-restarts=N` (N > 0) over a rendezvous store that torchrun's
+    agents share across restarts. The restarted workers would find the last group's keys
+    still in that store, and read a dead peer's address from them: gloo's connect is
+    refused, or waits forever (pytorch#135712). With sharing off, each group gets a fresh
+    store, hosted by its rank 0."""
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") == "True" and \
+            int(env.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0:
+        raise ConfigError("torchrun --max-restarts > 0 needs TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
+                          "in torchrun's environment: a restarted group would read the dead "
+                          "group's addresses from the shared rendezvous store (pytorch#135712)")
 
 
 def exit_process(status: int = 0) -> NoReturn:
