@@ -15,7 +15,8 @@ driver, the browsers and their renderers, the chart workers and their chart proc
 summed per part, the count of live processes and of open files, the tree's CPU time. The script
 makes itself a child subreaper, so a process orphaned by the pool is still counted as its own.
 After the pool is closed it counts what is left: descendant processes (there must be none),
-open files of this process against before the pool, and the pool's temp dirs in /tmp.
+open files of this process against before the pool, and what the pool left in its temp dir
+(TMPDIR points to a fresh one for the run, so other programs' temp files do not count).
 
 Summary (stdout, and the JSON with `bench/common.py`-style metadata): memory slope in MB per
 1000 artifacts (least squares over the samples after the warm-up), leaked processes, and the
@@ -26,15 +27,18 @@ descriptor leaked, or an artifact made `render` raise.
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import importlib.metadata
 import json
 import os
 import platform
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +56,6 @@ HOSTILE_EVERY = 50
 WINDOW = 1000
 MB = 2**20
 _PR_SET_CHILD_SUBREAPER = 36
-TMP_PREFIXES = ("playwright", "vsdpo-chart-")  # what the pool itself leaves in /tmp
 
 # What the render tests already treat as hostile (test_chart_hostile.py, test_html_pool.py),
 # plus what a page can do to a reused browser over a long run.
@@ -204,8 +207,22 @@ def _part(p: psutil.Process) -> str:
     return "charts"  # bwrap, its PID 1, the warm workers and the forked chart processes
 
 
-def _tmp_entries() -> set[str]:
-    return {e for e in os.listdir("/tmp") if e.startswith(TMP_PREFIXES)}
+@contextlib.contextmanager
+def _private_tmpdir():
+    """A fresh TMPDIR for this process and the ones it starts (the Playwright driver and the
+    browsers make their profiles there, the chart renderer its sandbox dirs); removed after."""
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    path = tempfile.mkdtemp(prefix="vsdpo-soak-")
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    try:
+        yield Path(path)
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(path, ignore_errors=True)
 
 
 async def _run(n: int, every: int, config: RenderConfig, hostile_every: int, tree: Tree,
@@ -254,15 +271,17 @@ def soak(n: int, every: int, config: RenderConfig | None = None,
         raise ValueError(f"n and every must be >= 1, got n={n}, every={every}")
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
-    fds_before, tmp_before = me.num_fds(), _tmp_entries()
+    fds_before = me.num_fds()
     tree = Tree(before)
-    samples, outcome = asyncio.run(_run(n, every, config or RenderConfig(), hostile_every, tree,
-                                        on_sample))
+    with _private_tmpdir() as tmp:
+        samples, outcome = asyncio.run(_run(n, every, config or RenderConfig(), hostile_every,
+                                            tree, on_sample))
+        leaked = tree.left_over()
+        tmp_left = sorted(os.listdir(tmp))
     n = samples[-1]["artifacts"] if samples else 0  # fewer than asked after a SIGINT
     return {"n": n, "every": every, "samples": samples, **outcome,
-            "leaked_processes": tree.left_over(), "orphans_reaped": tree.reaped,
-            "fds_before": fds_before, "fds_after": me.num_fds(),
-            "tmp_left": sorted(_tmp_entries() - tmp_before),
+            "leaked_processes": leaked, "orphans_reaped": tree.reaped,
+            "fds_before": fds_before, "fds_after": me.num_fds(), "tmp_left": tmp_left,
             **summarize(samples, n)}
 
 
