@@ -1,6 +1,9 @@
 """The DOM probe runs in its own JavaScript world: with JavaScript on, page scripts that patch
-the built-ins it calls, or globals left by the previous artifact on the same page, change
-nothing it measures. Real Chromium (the shared `html_pool`, JavaScript on for `web`)."""
+the built-ins it calls change nothing it measures; and the next artifact on the same page
+starts in a new document, without the last one's globals, patches and workers. Real Chromium
+(the shared `html_pool`, JavaScript on for `web`)."""
+
+import asyncio
 
 from vsdpo.render import Artifact
 from vsdpo.render.probe_world import _worlds, evaluate_isolated
@@ -44,15 +47,15 @@ def test_faked_measurements_do_not_hide_an_overlap_or_change_any_defect(html_poo
     assert [e.bbox for e in faked.elements] == [e.bbox for e in clean.elements]
 
 
-def test_globals_and_patches_left_by_one_artifact_do_not_reach_the_next_artifacts_probe(html_pool):
+def test_globals_and_patches_left_by_one_artifact_do_not_reach_the_next_artifact(html_pool):
     slots = len(html_pool.pool.browsers.slots)
     first = html_pool.render([Artifact("web", BOXES.format(script=FAKE))] * slots)
     assert all(r.ok for r in first), [r.error for r in first]
-    # Every slot's window now holds the fakes and the global; the next artifact adds no script
-    # of its own that patches anything.
+    # Every slot's window held the fakes and the global; the next artifact adds no script of
+    # its own that patches anything.
     code = BOXES.format(script='<p id="leak">?</p>' + REPORT)
     for result in html_pool.render([Artifact("web", code)] * slots):
-        assert "leak:object" in [e.text for e in result.elements]  # the page's world kept it
+        assert "leak:undefined" in [e.text for e in result.elements]  # a new document
         ((bbox, spans),) = overlaps(result)
         blamed = [code[a:b] for a, b in spans]
         assert any(s.startswith("<p style") and "top:10px" in s for s in blamed)
@@ -83,3 +86,32 @@ def test_a_new_document_gets_a_new_world_that_page_scripts_still_cannot_reach(ht
     first, second, remade = replies
     assert first["result"]["value"] == "first function"
     assert second["result"]["value"] == "second function" and remade
+
+
+def test_a_slot_goes_back_to_the_pool_without_the_last_artifacts_workers(html_pool):
+    """Dedicated workers live as long as their document, and `set_content` keeps the document:
+    without a new one, these would spin on while the slot waits, and through later artifacts."""
+    code = ("<p>w</p><script>for (let i = 0; i < 3; i++) new Worker(URL.createObjectURL("
+            "new Blob(['for (;;) {}'])))</script>")
+    browsers = html_pool.pool.browsers
+
+    async def target_types() -> list[str]:
+        cdp = await browsers.browsers[0].new_browser_cdp_session()
+        targets = (await cdp.send("Target.getTargets"))["targetInfos"]
+        await cdp.detach()
+        return [t["type"] for t in targets]
+
+    async def workers_after_the_reset() -> list[int]:
+        (result,) = await html_pool.pool.render([Artifact("web", code)])
+        assert result.ok, result.error
+        await asyncio.gather(*browsers.resets)
+        counts = [(await target_types()).count("worker")]
+        for _ in range(120):  # a worker ends a moment (2 s here) after its document: ≤ 30 s
+            if counts[-1] == 0:
+                break
+            await asyncio.sleep(0.25)
+            counts.append((await target_types()).count("worker"))
+        return counts
+
+    counts = html_pool.loop.run_until_complete(workers_after_the_reset())
+    assert counts[-1] == 0, counts

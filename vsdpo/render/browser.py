@@ -105,6 +105,7 @@ class BrowserPool:
         self.generation = [0] * num_browsers
         self.locks = [asyncio.Lock() for _ in range(num_browsers)]
         self.free: asyncio.Queue[Slot] = asyncio.Queue()
+        self.resets: set[asyncio.Task] = set()
         self.playwright = None
 
     async def start(self):
@@ -114,6 +115,7 @@ class BrowserPool:
             self.free.put_nowait(slot)
 
     async def close(self):
+        await asyncio.gather(*self.resets)
         for b in self.browsers:
             if b is not None:
                 try:
@@ -217,7 +219,23 @@ class BrowserPool:
                 await self._discard(slot)
                 raise
             finally:
-                self.free.put_nowait(slot)
+                self._release(slot)
+
+    def _release(self, slot: Slot):
+        """Free the slot once it holds an empty document, without holding up the job's result.
+        `set_content` keeps the document object, so an artifact's workers, timers and animation
+        frames would run on while the slot idles, and through every later artifact until the
+        context is recycled. A navigation ends them; a page too busy to navigate is discarded."""
+        async def reset():
+            if slot.page is not None:
+                try:
+                    await asyncio.wait_for(slot.page.goto(PAGE_URL), self.timeout_s)
+                except (PlaywrightError, asyncio.TimeoutError):
+                    await self._discard(slot)
+            self.free.put_nowait(slot)
+        task = asyncio.create_task(reset())
+        self.resets.add(task)
+        task.add_done_callback(self.resets.discard)
 
 
 def _fired(emitter, *events: str) -> asyncio.Future:
