@@ -37,7 +37,8 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("feedback.teacher_sees=render", "feedback.teacher_sees must be 'traced', 'plain' or "
      "'reference', got 'render'"),
     ("feedback.credit=blamed", "feedback.credit must be 'traced' or 'random'"),
-    ("train.alpha=0.5", "train.alpha must be >= 1"),
+    ("feedback.alpha=0.5", "feedback.alpha must be >= 1"),
+    ("train.alpha=3", "train.alpha was renamed feedback.alpha: set feedback.alpha instead"),
     ("loss.temperature=0.7", "loss.temperature (0.7) must equal rollout.temperature (1.0)"),
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),
     ("train.ema_rate=0", "train.ema_rate must be in (0, 1]"),
@@ -67,9 +68,9 @@ def test_switching_off_both_loss_terms_is_refused():
 
 def test_the_ablations_are_valid_configs():
     grpo = load_config(None, BASE + ["loss.kl_coef=0"])
-    sdpo = load_config(None, BASE + ["feedback.teacher_sees=plain", "train.alpha=1"])
+    sdpo = load_config(None, BASE + ["feedback.teacher_sees=plain", "feedback.alpha=1"])
     control = load_config(None, BASE + ["feedback.credit=random"])
-    assert grpo.loss.kl_coef == 0 and sdpo.train.alpha == 1.0
+    assert grpo.loss.kl_coef == 0 and sdpo.feedback.alpha == 1.0
     assert sdpo.feedback.teacher_sees == "plain" and control.feedback.credit == "random"
     assert (grpo.feedback.teacher_sees, grpo.feedback.credit) == ("traced", "traced")
 

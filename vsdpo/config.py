@@ -24,6 +24,12 @@ class ConfigError(ValueError):
     """A config mistake; the message names the key and the fix."""
 
 
+# Keys that moved: the old name is an error that names the new one (never silently ignored).
+RENAMED = {
+    "train.alpha": "feedback.alpha",
+}
+
+
 @dataclass
 class ModelConfig:
     path: str = "warmstart"       # a transformers directory (causal LM, Qwen2.5-VL or Qwen3-VL),
@@ -72,6 +78,7 @@ class FeedbackConfig:
                                   # plain: each defect's kind and message only (SDPO);
                                   # reference: the task's reference program instead
                                   # (OPSD-style), where the task has one
+    alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
     credit: str = "traced"        # traced: weight up the blamed statements; random: as many
                                   # statements, same r, drawn at random (the control)
     scale_by_std: bool = True     # GRPO advantage normalisation
@@ -91,7 +98,6 @@ class TrainConfig:
     checkpoint_every: int = 0     # 0: only at the end
     teacher: str = "ema"          # live | ema | frozen
     ema_rate: float = 0.05
-    alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
     max_skipped_steps: int = 3    # stop after this many updates in a row skipped (non-finite)
     collective_timeout_s: float = 1800.0  # a collective waiting longer fails (dead/stuck rank)
     log_rollouts_every: int = 0   # keep rank 0's first group every N steps (rollouts/); 0: off
@@ -172,7 +178,8 @@ def check_config(cfg: Config) -> None:
     _require(cfg.feedback.credit in ("traced", "random"), "feedback.credit",
              f"must be 'traced' or 'random', got {cfg.feedback.credit!r}")
     _require(0.0 < t.ema_rate <= 1.0, "train.ema_rate", f"must be in (0, 1], got {t.ema_rate}")
-    _require(t.alpha >= 1.0, "train.alpha", f"must be >= 1 (1 = uniform credit), got {t.alpha}")
+    _require(cfg.feedback.alpha >= 1.0, "feedback.alpha",
+             f"must be >= 1 (1 = uniform credit), got {cfg.feedback.alpha}")
     _require(loss.kl_coef > 0 or loss.pg_coef > 0, "loss.kl_coef",
              "and loss.pg_coef are both 0: nothing to train; set one of them > 0")
     _require(loss.temperature == r.temperature, "loss.temperature",
@@ -259,6 +266,9 @@ def _build(cls, raw: dict, prefix: str):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in raw.items():
+        if prefix + key in RENAMED:
+            new = RENAMED[prefix + key]
+            raise ConfigError(f"{prefix}{key} was renamed {new}: set {new} instead")
         if key not in fields:
             raise ConfigError(_unknown_key(prefix + key, key, list(fields), prefix))
         hint = hints[key]

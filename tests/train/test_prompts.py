@@ -126,7 +126,7 @@ def is_chat_prompt(prompt: str) -> bool:
 def test_the_trainer_prompts_student_and_teacher_through_the_chat_template(
         chat_model_dir, tmp_path, process_group, sampled_prompts):
     cfg = tiny_config(chat_model_dir, tmp_path / "run", "rollout.max_new_tokens=4")
-    trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    trainer = Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
     batch = trainer.request(0)()
     tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     samples = trainer.make_samples(tasks_N, completions,

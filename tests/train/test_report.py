@@ -24,7 +24,7 @@ from handmade import tiny_config
 
 ALPHA = 3.0
 RUN = ["train.steps=1", "train.log_rollouts_every=1", "render.screenshot=true",
-       "rollout.max_new_tokens=24", "render.num_browsers=1", f"train.alpha={ALPHA}"]
+       "rollout.max_new_tokens=24", "render.num_browsers=1", f"feedback.alpha={ALPHA}"]
 
 
 def test_the_report_shows_the_curves_the_renders_and_the_logged_credit_of_each_token(

@@ -36,7 +36,7 @@ def _metrics(run_dir) -> list[dict]:
 
 def _trainer(tiny_model_dir, tmp_path, *overrides) -> Trainer:
     cfg = tiny_config(tiny_model_dir, tmp_path / "run", *overrides)
-    return Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    return Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
 
 
 def _one_batch(trainer: Trainer):

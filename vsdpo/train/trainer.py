@@ -95,8 +95,9 @@ class Trainer:
         self.position = self.tasks.position  # of the last trained batch: what a checkpoint keeps
         self.rollouts = build_rollouts(cfg.rollout.max_staleness, self.request)
         self.spans = []  # this step's (stage, thread, start, end): bench/step.py's timeline
-        self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every, cfg.train.alpha,
-                                      cfg.rollout.group_size, self.step, self.rank)
+        self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every,
+                                      cfg.feedback.alpha, cfg.rollout.group_size, self.step,
+                                      self.rank)
         self.skipped_in_a_row = 0
         self.weights_synced = False
         self.sync_weights()
@@ -304,7 +305,7 @@ class Trainer:
         if any(t.domain in HTML_DOMAINS for t in self.tasks.tasks):  # no Chromium: fail now
             await pool.start_browsers()
         f = self.cfg.feedback
-        return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees, f.credit,
+        return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit,
                             self.cfg.train.seed)
 
 
