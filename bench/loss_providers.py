@@ -92,8 +92,8 @@ def eager_loss(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old
 
 
 def ours_config(case: Case) -> LossConfig:
-    backend = "triton" if case.device == "cuda" else "torch"
-    return LossConfig(divergence="reverse_kl", clip_low=CLIP_LOW, clip_high=CLIP_HIGH, backend=backend)
+    kernel = "triton" if case.device == "cuda" else "torch"
+    return LossConfig(divergence="reverse_kl", clip_low=CLIP_LOW, clip_high=CLIP_HIGH, kernel=kernel)
 
 
 def ours_loss(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N, case: Case):

@@ -18,18 +18,18 @@ from kernels.vsdpo_torch import fused_chunk_torch
 from kernels.vsdpo_triton import fused_chunk_triton
 
 def use_triton(config: LossConfig, device: torch.device) -> bool:
-    """backend="auto": Triton on CUDA tensors, PyTorch otherwise."""
-    if config.backend == "auto":
+    """kernel="auto": Triton on CUDA tensors, PyTorch otherwise."""
+    if config.kernel == "auto":
         return device.type == "cuda"
-    if config.backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if config.kernel == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         raise ValueError(
-            "config.backend='triton' with CPU tensors needs TRITON_INTERPRET=1 in the environment "
-            "before kernels is imported; use backend='torch' (or 'auto') on CPU"
+            "config.kernel='triton' with CPU tensors needs TRITON_INTERPRET=1 in the environment "
+            "before kernels is imported; use kernel='torch' (or 'auto') on CPU"
         )
-    return config.backend == "triton"
+    return config.kernel == "triton"
 
 
-TORCH_CHUNK_ELEMENTS = 2**24  # one fp32 [C, V] buffer of the torch backend (64 MB)
+TORCH_CHUNK_ELEMENTS = 2**24  # one fp32 [C, V] buffer of the torch kernel (64 MB)
 CUDA_CHUNK_BYTES = 2**29  # one [C, V] logits buffer on CUDA (512 MiB), unless that is < 2048 rows
 CUDA_MIN_ROWS = 2048
 

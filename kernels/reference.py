@@ -2,7 +2,7 @@
 are in docs/kernels.md).
 
 Plain autograd over materialised [N, V] log-probabilities, computed in float64 when given
-float64 (and at least float32 otherwise). Tests check the fused backends against it and
+float64 (and at least float32 otherwise). Tests check the fused kernels against it and
 benchmarks use it as the eager baseline. Legend: N tokens, V vocabulary.
 """
 

@@ -1,4 +1,4 @@
-"""Per-token scalar terms shared by the fused backends: ratio, clipping, ρ, the loss of each
+"""Per-token scalar terms shared by the fused kernels: ratio, clipping, ρ, the loss of each
 token and the two coefficients that turn ∂D/∂z and ∂logp/∂z into the logits gradient.
 
 Everything here is [C] (one chunk of tokens) in fp32, so it is cheap plain PyTorch; the

@@ -81,7 +81,7 @@ def main() -> None:
     dtype = "bfloat16" if cuda else "float32"
     cfg = load_config(None, [f"model.path='{resolve_model_path(args.model)}'",
                              f"model.dtype='{dtype}'", f"model.max_pixels={MAX_PIXELS}",
-                             "rollout.backend='vllm'"])
+                             "rollout.engine='vllm'"])
     tokenizer = load_tokenizer(cfg.model)
     images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
               if is_vision_language(cfg.model.path) else None)
@@ -111,7 +111,7 @@ def main() -> None:
     def trainer_logprobs(samples: list[Sample]) -> torch.Tensor:
         return torch.cat([s.old_logprobs for s in recompute_logprobs(
             policy, samples, cfg.train.micro_batch_tokens, tokenizer.pad_token_id,
-            cfg.loss.temperature, cfg.rollout.tis_clip, backend=cfg.loss.backend)])
+            cfg.loss.temperature, cfg.rollout.tis_clip, kernel=cfg.loss.kernel)])
 
     sync_weights(policy, generator, bucket, first=True)  # as the trainer's start does
     image_tokens = _image_tokens(generator, tokenizer, prompts, pictures, images) if images else None

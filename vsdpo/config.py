@@ -27,6 +27,8 @@ class ConfigError(ValueError):
 # Keys that moved: the old name is an error that names the new one (never silently ignored).
 RENAMED = {
     "train.alpha": "feedback.alpha",
+    "rollout.backend": "rollout.engine",
+    "loss.backend": "loss.kernel",
 }
 
 
@@ -58,7 +60,7 @@ class VLLMConfig:
 
 @dataclass
 class RolloutConfig:
-    backend: str = "transformers"  # transformers | vllm
+    engine: str = "transformers"   # transformers | vllm
     prompts_per_step: int = 2     # per rank
     group_size: int = 4           # G samples per prompt
     max_new_tokens: int = 128
@@ -188,17 +190,17 @@ def check_config(cfg: Config) -> None:
     _require(r.group_size >= 2 or loss.pg_coef == 0, "rollout.group_size",
              f"is {r.group_size}: group advantages need >= 2 samples per prompt; "
              "raise it or set loss.pg_coef=0")
-    _require(r.backend in ("transformers", "vllm"), "rollout.backend",
-             f"must be 'transformers' or 'vllm', got {r.backend!r}")
+    _require(r.engine in ("transformers", "vllm"), "rollout.engine",
+             f"must be 'transformers' or 'vllm', got {r.engine!r}")
     _require(r.tis_clip >= 1.0, "rollout.tis_clip",
              f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
     _require(r.max_staleness in (0, 1), "rollout.max_staleness",
              f"must be 0 (synchronous) or 1 (one step ahead), got {r.max_staleness}")
-    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.sleep),
+    _require(not (r.max_staleness and r.engine == "vllm" and r.vllm.sleep),
              "rollout.max_staleness", "= 1 samples the next batch during the update, so the vLLM "
              "engine cannot sleep then: set rollout.vllm.sleep = false (the memory it then "
              "keeps: docs/gpu.md) or rollout.max_staleness = 0")
-    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.tensor_parallel_size > 1),
+    _require(not (r.max_staleness and r.engine == "vllm" and r.vllm.tensor_parallel_size > 1),
              "rollout.max_staleness", "= 1 needs rollout.vllm.tensor_parallel_size = 1: a "
              "tensor-parallel engine's collectives would run on the rollout thread beside the "
              "trainer's, in no fixed order across ranks (NCCL can deadlock)")

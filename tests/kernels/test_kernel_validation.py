@@ -18,7 +18,7 @@ def _logits_args(**overrides):
         old_logprobs=torch.full((N,), -2.0),
         mask=None,
         normalizer=None,
-        config=LossConfig(backend="torch"),
+        config=LossConfig(kernel="torch"),
     )
     return {**args, **overrides}
 
@@ -81,7 +81,7 @@ BAD_CONFIGS = [
     ("clip_high", dict(clip_high=float("inf"))),
     ("temperature", dict(temperature=0.0)),
     ("is_clip", dict(is_clip=0.0)),
-    ("backend", dict(backend="cuda")),
+    ("kernel", dict(kernel="cuda")),
 ]
 
 
@@ -91,7 +91,7 @@ def test_bad_loss_config_raises_value_error_naming_the_field(name, fields):
         LossConfig(**fields)
 
 
-def test_triton_backend_on_cpu_tensors_without_the_interpreter_says_how_to_fix_it(monkeypatch):
+def test_triton_kernel_on_cpu_tensors_without_the_interpreter_says_how_to_fix_it(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
-        vsdpo_loss(**_logits_args(config=LossConfig(backend="triton")))
+        vsdpo_loss(**_logits_args(config=LossConfig(kernel="triton")))

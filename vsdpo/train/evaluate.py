@@ -14,7 +14,7 @@ them (`aeslides/*`, no mean: their scales differ; docs/eval.md (AeSlides)). Ever
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
-engine (`rollout.backend`, `trainer.build_generator`), at the rollout temperature, so eval sees
+engine (`rollout.engine`, `trainer.build_generator`), at the rollout temperature, so eval sees
 what training sampled; a vision-language model sees each task's reference image, as in
 training. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an

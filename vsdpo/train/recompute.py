@@ -11,7 +11,7 @@ student's detached ones, so the ratio starts at exactly 1; the correction lives 
 
 "Exactly" needs the same arithmetic on both sides: the old log-probs are the fused loss's
 own `stats["logprob"]`, from the same micro-batches, hidden states, head weight, chunking,
-backend and temperature as the training step, so they match its log-probs bit for bit in
+kernel and temperature as the training step, so they match its log-probs bit for bit in
 fp32 and bf16. (A separate fp32 log-softmax differed in the last bits on CPU and by bf16
 rounding on CUDA, where the loss makes its logits in bf16.)
 """
@@ -27,11 +27,11 @@ from vsdpo.train.step import agreed_micro_batches, to_device
 
 
 def recompute_logprobs(policy: Policy, samples: list[Sample], budget: int, pad_id: int,
-                       temperature: float, tis_clip: float, backend: str = "auto") -> list[Sample]:
-    """`budget`, `temperature` and `backend` must be the training step's (micro_batch_tokens,
-    loss.temperature, loss.backend) for its ratio to start at exactly 1."""
+                       temperature: float, tis_clip: float, kernel: str = "auto") -> list[Sample]:
+    """`budget`, `temperature` and `kernel` must be the training step's (micro_batch_tokens,
+    loss.temperature, loss.kernel) for its ratio to start at exactly 1."""
     device = next(policy.parameters()).device
-    config = LossConfig(temperature=temperature, backend=backend)
+    config = LossConfig(temperature=temperature, kernel=kernel)
     logp_N = torch.cat([_token_logprobs(policy, to_device(mb, device), config)[mb.mask_N > 0]
                         for mb in agreed_micro_batches(samples, budget, pad_id, device)])
     out = []

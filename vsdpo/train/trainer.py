@@ -74,7 +74,7 @@ class Trainer:
         self.images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
                        if is_vision_language(cfg.model.path) else None)
         # the ranks of one tensor-parallel engine sample the same prompts, then split them
-        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
+        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.engine == "vllm" else 1
         self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
                                 self.rank // self.tp, self.world // self.tp, cfg.train.seed)
         if (self.images and not cfg.render.screenshot
@@ -258,7 +258,7 @@ class Trainer:
         loss = self.cfg.loss
         return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
                                   self.tokenizer.pad_token_id, loss.temperature, r.tis_clip,
-                                  backend=loss.backend)
+                                  kernel=loss.kernel)
 
     def sync_weights(self) -> None:
         """The new weights into every rank's engine (`weight_sync.sync_weights`)."""
@@ -311,9 +311,9 @@ class Trainer:
 
 def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
                     images: ImageProcessor | None = None) -> Generator:
-    """The rollout engine of `rollout.backend`; `group` numbers this rank's tensor-parallel
+    """The rollout engine of `rollout.engine`; `group` numbers this rank's tensor-parallel
     group; `images` is a vision-language policy's image processor."""
-    if cfg.rollout.backend == "vllm":
+    if cfg.rollout.engine == "vllm":
         from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
         return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
                              dtype=cfg.model.dtype,
