@@ -41,12 +41,14 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("train.alpha=3", "train.alpha was renamed feedback.alpha: set feedback.alpha instead"),
     ("rollout.backend=vllm", "rollout.backend was renamed rollout.engine: set rollout.engine"),
     ("loss.backend=torch", "loss.backend was renamed loss.kernel: set loss.kernel"),
+    ("loss.is_clip=2", "loss.is_clip was renamed loss.divergence_ratio_clip"),
+    ("rollout.tis_clip=2", "rollout.tis_clip was renamed rollout.is_weight_clip"),
     ("loss.temperature=0.7", "loss.temperature (0.7) must equal rollout.temperature (1.0)"),
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),
     ("train.ema_rate=0", "train.ema_rate must be in (0, 1]"),
     ("rollout.group_size=1", "rollout.group_size is 1: group advantages need >= 2"),
     ("rollout.engine=sglang", "rollout.engine must be 'transformers' or 'vllm', got 'sglang'"),
-    ("rollout.tis_clip=0.5", "rollout.tis_clip must be >= 1"),
+    ("rollout.is_weight_clip=0.5", "rollout.is_weight_clip must be >= 1"),
     ("rollout.vllm.tensor_parallel_size=3", "rollout.vllm.tensor_parallel_size (3) must be >= 1 "
      "and divide the number of processes (1)"),
     ("parallel.replicate=2", "parallel.replicate (2) must be >= 1 and divide the number of "

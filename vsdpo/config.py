@@ -29,6 +29,8 @@ RENAMED = {
     "train.alpha": "feedback.alpha",
     "rollout.backend": "rollout.engine",
     "loss.backend": "loss.kernel",
+    "loss.is_clip": "loss.divergence_ratio_clip",
+    "rollout.tis_clip": "rollout.is_weight_clip",
 }
 
 
@@ -66,7 +68,7 @@ class RolloutConfig:
     max_new_tokens: int = 128
     temperature: float = 1.0
     recompute_logprobs: bool = False  # the trainer's old log-probs + truncated importance weight
-    tis_clip: float = 2.0         # truncation of that token-level importance weight
+    is_weight_clip: float = 2.0   # truncation of that token-level importance weight
     max_staleness: int = 0        # 0: sample each batch in its step; 1: one step ahead, while the
                                   # previous batch trains (docs/rollout.md, "Overlapped rollouts")
     weight_bucket_mb: int = 512   # weight sync: full parameters gathered per bucket
@@ -192,8 +194,8 @@ def check_config(cfg: Config) -> None:
              "raise it or set loss.pg_coef=0")
     _require(r.engine in ("transformers", "vllm"), "rollout.engine",
              f"must be 'transformers' or 'vllm', got {r.engine!r}")
-    _require(r.tis_clip >= 1.0, "rollout.tis_clip",
-             f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
+    _require(r.is_weight_clip >= 1.0, "rollout.is_weight_clip",
+             f"must be >= 1 (it truncates an importance weight), got {r.is_weight_clip}")
     _require(r.max_staleness in (0, 1), "rollout.max_staleness",
              f"must be 0 (synchronous) or 1 (one step ahead), got {r.max_staleness}")
     _require(not (r.max_staleness and r.engine == "vllm" and r.vllm.sleep),

@@ -11,8 +11,9 @@ from kernels.vsdpo_triton import MAX_BLOCK_V, fused_chunk_triton
 
 CONFIGS = {
     "reverse_kl": LossConfig(divergence="reverse_kl"),
-    "forward_kl": LossConfig(divergence="forward_kl", temperature=0.7, is_clip=1.3, clip_low=0.1, clip_high=0.3),
-    "jsd": LossConfig(divergence="jsd", jsd_beta=0.3, temperature=1.3, is_clip=2.0, kl_coef=0.5),
+    "forward_kl": LossConfig(divergence="forward_kl", temperature=0.7, divergence_ratio_clip=1.3,
+                             clip_low=0.1, clip_high=0.3),
+    "jsd": LossConfig(divergence="jsd", jsd_beta=0.3, temperature=1.3, divergence_ratio_clip=2.0, kl_coef=0.5),
 }
 # (atol, rtol): bf16 gradients are stored in bf16 (2^-8 relative); bf16 linear chunks also
 # round the logits themselves to bf16, so the loss moves by about 1e-2 relative there.
@@ -95,7 +96,7 @@ def test_triton_kernel_writing_the_gradient_in_place_matches_a_separate_buffer()
     scale_N = tokens.mask_N / tokens.mask_N.sum()
 
     def token_fn(div_C, logp_C):
-        return token_terms(div_C, logp_C, tokens.old_N, tokens.weight_N, tokens.adv_N, scale_N, config)
+        return token_terms(div_C, logp_C, tokens.old_N, tokens.credit_weight_N, tokens.adv_N, scale_N, config)
 
     grad_NV = torch.empty_like(s_NV)
     div_sep, logp_sep, _ = fused_chunk_triton(s_NV, t_NV, grad_NV, tokens.target_N, token_fn, config)

@@ -165,7 +165,7 @@ def test_credit_on_a_fenced_chart_lands_exactly_on_the_guilty_statement():
     assert scored.ok and "overlap" in scored.defect_kinds
     g0 = text.index(GUILTY)
     guilty = [s < g0 + len(GUILTY) and g0 < e for s, e in offsets]
-    assert sum(guilty) >= 3 and scored.credit_T.shape == (len(ids),)
-    unblamed = scored.credit_T.min()  # weights have mean 1 per sequence: unblamed ones < 1
-    assert [w > unblamed for w in scored.credit_T.tolist()] == guilty
+    assert sum(guilty) >= 3 and scored.credit_weight_T.shape == (len(ids),)
+    unblamed = scored.credit_weight_T.min()  # weights have mean 1 per sequence: unblamed ones < 1
+    assert [w > unblamed for w in scored.credit_weight_T.tolist()] == guilty
     assert "line 6: ax.set_xticklabels(names)" in scored.context  # lines of the code, not the text

@@ -115,9 +115,9 @@ def _blame_every_third_token(trainer: Trainer) -> None:
     async def blaming(*args):
         scored = await score(*args)
         for s in scored:
-            raw_T = torch.ones_like(s.credit_T)
+            raw_T = torch.ones_like(s.credit_weight_T)
             raw_T[::3] = 1.0 + (ALPHA - 1.0) * (torch.arange(len(raw_T[::3])) % 4) / 3
-            s.credit_T = raw_T / raw_T.mean()
+            s.credit_weight_T = raw_T / raw_T.mean()
         return scored
     trainer.scorer.score = blaming
 

@@ -32,7 +32,7 @@ class Scored:
     ok: bool                       # the code ran and rendered
     defect_kinds: list[str]        # one entry per defect found
     context: str                   # the teacher's prompt
-    credit_T: torch.Tensor         # per-token weights on the divergence, mean 1
+    credit_weight_T: torch.Tensor         # per-token weights on the divergence, mean 1
     fidelity: float | None = None  # share of the prompt's items drawn (synthetic tasks)
     result: RenderResult | None = None            # the render, for the rollout log
     reward_parts: dict[str, float] | None = None  # `reward_components`, for the rollout log
@@ -103,10 +103,10 @@ class RenderScorer:
                 sibling = self._sibling(i, codes, results, rewards, group_size)
                 context = teacher_context(task, result, sibling, code=codes[i],
                                           traced=self.teacher_sees != "plain")
-            credit_T = token_weights(offsets_into_code(offsets[i], extracted[i][1]),
+            credit_weight_T = token_weights(offsets_into_code(offsets[i], extracted[i][1]),
                                      self._scores(codes[i], result, task.domain), self.alpha)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
-                                 context, credit_T,
+                                 context, credit_weight_T,
                                  content_fidelity(task, result, codes[i]), result, parts[i]))
         return scored
 

@@ -221,9 +221,9 @@ class Trainer:
             teacher_images = Images.cat([prompt_images, self.pixels(self.screenshot(s.result))])
             count = 0 if teacher_images is None else len(teacher_images.grid_I3)
             context = self.encode(teacher_prompt(self.tokenizer, s.context, count), teacher_images)
-            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_T, float(a),
-                                  prompt_images=prompt_images, teacher_images=teacher_images,
-                                  policy_version=version))
+            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_weight_T,
+                                  float(a), prompt_images=prompt_images,
+                                  teacher_images=teacher_images, policy_version=version))
         return samples
 
     def task_images(self, tasks) -> list[list]:
@@ -257,7 +257,7 @@ class Trainer:
             return samples
         loss = self.cfg.loss
         return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
-                                  self.tokenizer.pad_token_id, loss.temperature, r.tis_clip,
+                                  self.tokenizer.pad_token_id, loss.temperature, r.is_weight_clip,
                                   kernel=loss.kernel)
 
     def sync_weights(self) -> None:
