@@ -2,7 +2,7 @@
 
 import pytest
 
-from vsdpo.config import load_config, save_config
+from vsdpo.config import ConfigError, load_config, save_config
 
 BASE = ["model.path=warmstart"]
 
@@ -88,3 +88,42 @@ def test_a_missing_model_directory_says_what_to_use_instead(tmp_path):
 def test_an_override_without_equals_sign_is_refused():
     with pytest.raises(ValueError, match="must look like section.key=value"):
         load_config(None, BASE + ["train.steps"])
+
+
+def test_reward_and_context_settings_reach_the_trainers_scorer_from_toml(tmp_path):
+    from vsdpo.train.trainer import build_scorer
+    path = tmp_path / "run.toml"
+    path.write_text('[feedback.reward]\nquality_weight = 0.25\nkind_weights = {overlap = 2.0}\n'
+                    '[feedback.context]\ninstruction = "Fix it."\nmax_chars = 4000\n')
+    cfg = load_config(path)
+    scorer = build_scorer(cfg, pool=None)
+    assert scorer.reward_config.quality_weight == 0.25
+    assert scorer.reward_config.kind_weights == {"overlap": 2.0}
+    assert (scorer.context_config.instruction, scorer.context_config.max_chars) == ("Fix it.", 4000)
+    save_config(cfg, tmp_path / "resolved.toml")  # the templates' newlines survive the round trip
+    assert load_config(tmp_path / "resolved.toml") == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("feedback.context.instructions='x'", "unknown key feedback.context.instructions: did you "
+     "mean feedback.context.instruction?"),
+    ("feedback.reward.quality=0.3", "unknown key feedback.reward.quality: did you mean "
+     "feedback.reward.quality_weight?"),
+    ("feedback.reward.quality_weight=2", "feedback.reward: RewardConfig.quality_weight must be "
+     "in [0, 1]"),
+])
+def test_a_bad_reward_or_context_key_is_a_config_error_naming_it(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, BASE + [override])
+    assert message in str(err.value)
+
+
+def test_a_vision_language_model_read_from_disk_needs_screenshots_for_pages(tmp_path):
+    """Checked from config.json before any process group or tokenizer exists."""
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2_5_vl", "vision_config": {}}')
+    bad = [f"model.path='{tmp_path}'", "render.screenshot=false", "tasks.domains=['web']"]
+    with pytest.raises(ConfigError, match="render.screenshot is false, but a vision-language"):
+        load_config(None, bad)
+    assert load_config(None, bad[:2] + ["tasks.domains=['chart']"]).render.screenshot is False
+    with pytest.raises(ConfigError, match="render.screenshot is false"):
+        load_config(None, ["model.path='tiny-vl'", "render.screenshot=false"])

@@ -9,6 +9,7 @@ contradict each other. The resolved tree is written to the run directory as TOML
 
 import dataclasses
 import difflib
+import json
 import os
 import tomllib
 import types
@@ -17,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernels import LossConfig
+from vsdpo.feedback.context import ContextConfig
+from vsdpo.feedback.reward import RewardConfig
 from vsdpo.render import RenderConfig
+from vsdpo.render.pool import HTML_DOMAINS
 
 
 class ConfigError(ValueError):
@@ -88,6 +92,8 @@ class FeedbackConfig:
     scale_by_std: bool = True     # GRPO advantage normalisation
     screenshot: str = "boxed"     # vision-language teacher: the student's render with defect
                                   # boxes drawn on it (boxed), as rendered (plain), or none
+    reward: RewardConfig = field(default_factory=RewardConfig)     # [feedback.reward]
+    context: ContextConfig = field(default_factory=ContextConfig)  # [feedback.context]
 
 
 @dataclass
@@ -227,6 +233,10 @@ def check_config(cfg: Config) -> None:
              f"must be >= {56 * 56} (one 2×2 merge of 28-pixel patches), got {cfg.model.max_pixels}")
     _require(cfg.feedback.screenshot in ("boxed", "plain", "none"), "feedback.screenshot",
              f"must be 'boxed', 'plain' or 'none', got {cfg.feedback.screenshot!r}")
+    _require(cfg.render.screenshot or not _is_vision_language(cfg.model.path)
+             or not set(_task_domains(cfg.tasks)) & set(HTML_DOMAINS), "render.screenshot",
+             "is false, but a vision-language policy sees each page's reference render and its "
+             "teacher the student's render: set render.screenshot = true")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
     for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):
@@ -239,6 +249,27 @@ def check_config(cfg: Config) -> None:
     _require(t.collective_timeout_s >= 1, "train.collective_timeout_s",
              f"must be >= 1 s, got {t.collective_timeout_s}; it must outlast the longest "
              "wait of one rank for another (a checkpoint save, the warm-start build)")
+
+
+def _is_vision_language(path: str) -> bool:
+    """From the model directory's config.json on disk, before anything is loaded. The names
+    built on demand are known by name: "tiny-vl" is vision-language, "warmstart" is not."""
+    if path in ("warmstart", "tiny-vl"):
+        return path == "tiny-vl"
+    config = Path(path) / "config.json"
+    return config.is_file() and "vision_config" in json.loads(config.read_text())
+
+
+def _task_domains(tasks: TasksConfig) -> list[str]:
+    """The domains the run trains on: the task file's (a file that is missing or malformed is
+    left to `build_tasks`, which names the key), else the synthetic generator's."""
+    if not tasks.path:
+        return tasks.domains
+    try:
+        lines = Path(tasks.path).read_text().splitlines()
+        return [json.loads(line).get("domain") for line in lines if line.strip()]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -348,7 +379,7 @@ def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(v, ensure_ascii=False)  # a TOML basic string: JSON's escapes
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):

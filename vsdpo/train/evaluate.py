@@ -77,7 +77,7 @@ async def score_samples(cfg: Config, tasks_N, codes,
     rows = []
     for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
                                                           clip_N):
-        parts = reward_components(task, result, reference)
+        parts = reward_components(task, result, reference, cfg.feedback.reward)
         row = {"exec_rate": float(result.ok),
                "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
         row |= {f"defect_rate/{k}": float(result.ok and any(d.kind == k for d in result.defects))

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from vsdpo.config import Config, ConfigError, save_config
+from vsdpo.config import Config, save_config
 from vsdpo.feedback import group_advantages, teacher_screenshot
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
@@ -77,11 +77,6 @@ class Trainer:
         self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.engine == "vllm" else 1
         self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
                                 self.rank // self.tp, self.world // self.tp, cfg.train.seed)
-        if (self.images and not cfg.render.screenshot
-                and any(t.domain in HTML_DOMAINS for t in self.tasks.tasks)):
-            raise ConfigError("render.screenshot is false, but a vision-language policy sees "
-                              "each page's reference render and its teacher the student's "
-                              "render: set render.screenshot = true")
         self.policy = build_policy(cfg.model, self.device,
                                    build_mesh(cfg.parallel.replicate, self.device))
         self.teacher = build_teacher(cfg, self.policy, self.device)
@@ -304,9 +299,14 @@ class Trainer:
         pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
         if any(t.domain in HTML_DOMAINS for t in self.tasks.tasks):  # no Chromium: fail now
             await pool.start_browsers()
-        f = self.cfg.feedback
-        return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit,
-                            self.cfg.train.seed)
+        return build_scorer(self.cfg, pool)
+
+
+def build_scorer(cfg: Config, pool) -> RenderScorer:
+    """The render scorer of `[feedback]`, its reward and teacher-context settings included."""
+    f = cfg.feedback
+    return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit, cfg.train.seed,
+                        f.reward, f.context)
 
 
 def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
