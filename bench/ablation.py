@@ -54,13 +54,14 @@ from vsdpo.train.trainer import Trainer  # noqa: E402
 # arm's definition.
 ARMS = {
     "grpo": ["loss.kl_coef=0"],
-    "sdpo": ["feedback.teacher_sees='plain'", "train.alpha=1", "feedback.sibling=true"],
-    "visual_sdpo": ["feedback.teacher_sees='traced'", "train.alpha=3", "feedback.credit='traced'"],
-    "random_credit": ["feedback.teacher_sees='traced'", "train.alpha=3",
+    "sdpo": ["feedback.teacher_sees='plain'", "feedback.alpha=1", "feedback.sibling=true"],
+    "visual_sdpo": ["feedback.teacher_sees='traced'", "feedback.alpha=3",
+                    "feedback.credit='traced'"],
+    "random_credit": ["feedback.teacher_sees='traced'", "feedback.alpha=3",
                       "feedback.credit='random'"],
-    "opsd": ["feedback.teacher_sees='reference'", "train.alpha=1"],
+    "opsd": ["feedback.teacher_sees='reference'", "feedback.alpha=1"],
     # Visual-SDPO with each batch sampled one step ahead (docs/rollout.md, "Overlapped rollouts")
-    "one_step_off": ["feedback.teacher_sees='traced'", "train.alpha=3",
+    "one_step_off": ["feedback.teacher_sees='traced'", "feedback.alpha=3",
                      "feedback.credit='traced'", "rollout.max_staleness=1"],
 }
 # The documented run's budget (≤ 35 min on 2 cores): 2 prompts × 4 samples per step, held-out
@@ -176,7 +177,7 @@ def run_arm(args, arm: str, seed: int, run_dir: Path, step0: dict) -> tuple[dict
     run["wall_s"] = round(time.perf_counter() - t0, 1)
     f = cfg.feedback
     settings = {"overrides": ARMS[arm], "teacher_sees": f.teacher_sees, "credit": f.credit,
-                "sibling": f.sibling, "alpha": cfg.train.alpha, "kl_coef": cfg.loss.kl_coef,
+                "sibling": f.sibling, "alpha": cfg.feedback.alpha, "kl_coef": cfg.loss.kl_coef,
                 "pg_coef": cfg.loss.pg_coef, "rollouts_per_step": per_step}
     return settings, run
 

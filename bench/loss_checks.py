@@ -21,7 +21,7 @@ def max_errors_vs_reference(case: Case, config: LossConfig) -> dict:
     inputs = make_inputs(case)
     n = min(EXACT_SLICE_TOKENS, case.num_tokens)
     small = {k: (v if k == "weight_VH" else v[:n]).detach() for k, v in inputs.items()}
-    args = [small[k] for k in ("teacher_NH", "target_N", "credit_N", "adv_N", "old_logp_N")]
+    args = [small[k] for k in ("teacher_NH", "target_N", "credit_weight_N", "adv_N", "old_logp_N")]
 
     student_NH, weight_VH = (small[k].clone().requires_grad_(True) for k in ("student_NH", "weight_VH"))
     loss, _ = linear_vsdpo_loss(student_NH, weight_VH, *args, config=config)

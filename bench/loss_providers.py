@@ -70,7 +70,7 @@ def make_inputs(case: Case, seed: int = 0) -> dict:
         "weight_VH": weight_VH.to(case.torch_dtype),
         "teacher_NH": teacher_NH.to(case.torch_dtype),
         "target_N": torch.randint(0, V, (N,), generator=gen, device=case.device),
-        "credit_N": 1.0 + torch.rand(N, generator=gen, device=case.device),
+        "credit_weight_N": 1.0 + torch.rand(N, generator=gen, device=case.device),
         "adv_N": adv_B.repeat_interleave(seq_len),
         "old_logp_N": -math.log(V) + 0.3 * randn(N),
     }
@@ -79,7 +79,7 @@ def make_inputs(case: Case, seed: int = 0) -> dict:
     return inputs
 
 
-def eager_loss(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N):
+def eager_loss(student_NH, weight_VH, teacher_NH, target_N, credit_weight_N, adv_N, old_logp_N):
     """Reverse KL + clipped PG the way one writes it in plain PyTorch: full fp32 [N, V] tensors."""
     logp_s_NV = F.log_softmax((student_NH @ weight_VH.T).float(), dim=-1)
     with torch.no_grad():
@@ -88,17 +88,17 @@ def eager_loss(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old
     ratio_N = torch.exp(logp_s_NV.gather(1, target_N[:, None]).squeeze(1) - old_logp_N)
     clipped_N = ratio_N.clamp(1 - CLIP_LOW, 1 + CLIP_HIGH)
     pg_N = -torch.minimum(ratio_N * adv_N, clipped_N * adv_N)
-    return (credit_N * kl_N + pg_N).sum() / target_N.numel()
+    return (credit_weight_N * kl_N + pg_N).sum() / target_N.numel()
 
 
 def ours_config(case: Case) -> LossConfig:
-    backend = "triton" if case.device == "cuda" else "torch"
-    return LossConfig(divergence="reverse_kl", clip_low=CLIP_LOW, clip_high=CLIP_HIGH, backend=backend)
+    kernel = "triton" if case.device == "cuda" else "torch"
+    return LossConfig(divergence="reverse_kl", clip_low=CLIP_LOW, clip_high=CLIP_HIGH, kernel=kernel)
 
 
-def ours_loss(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N, case: Case):
+def ours_loss(student_NH, weight_VH, teacher_NH, target_N, credit_weight_N, adv_N, old_logp_N, case: Case):
     loss, _ = linear_vsdpo_loss(
-        student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N, config=ours_config(case)
+        student_NH, weight_VH, teacher_NH, target_N, credit_weight_N, adv_N, old_logp_N, config=ours_config(case)
     )
     return loss
 
@@ -109,7 +109,7 @@ def liger_jsd_loss_fn(compiled: bool) -> Callable:
 
     module = LigerFusedLinearJSDLoss(beta=1.0, compiled=compiled)
 
-    def loss_fn(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N):
+    def loss_fn(student_NH, weight_VH, teacher_NH, target_N, credit_weight_N, adv_N, old_logp_N):
         return module(student_NH, weight_VH, teacher_NH, weight_VH, target_N)
 
     return loss_fn
@@ -125,7 +125,7 @@ def liger_pair_loss_fn() -> Callable:
         beta=0.0, use_ref_model=False, epsilon_low=CLIP_LOW, epsilon_high=CLIP_HIGH, loss_type="dapo"
     )
 
-    def loss_fn(student_NH, weight_VH, teacher_NH, target_N, credit_N, adv_N, old_logp_N):
+    def loss_fn(student_NH, weight_VH, teacher_NH, target_N, credit_weight_N, adv_N, old_logp_N):
         seq_len = min(SEQ_LEN, target_N.numel())
         B = target_N.numel() // seq_len
         kl = jsd(student_NH, weight_VH, teacher_NH, weight_VH, target_N)

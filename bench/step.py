@@ -12,12 +12,12 @@ overlapped step predicted from the synchronous stage times with nothing shared
 
     torchrun --nproc_per_node=2 bench/step.py                           # tiny config, CPU
     torchrun --nproc_per_node=2 bench/step.py --config configs/tiny-vl.toml   # + image tokens
-    torchrun --nproc_per_node=2 bench/step.py --set rollout.backend=vllm --staleness 0
+    torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --staleness 0
     torchrun --nproc_per_node=8 bench/step.py --config configs/qwen2.5-coder-7b-1node.toml \
         --steps 5 --profile runs/trace     # + a torch.profiler trace per rank (Perfetto/TensorBoard)
 
 With vLLM give one `--staleness` per run: the engine's shutdown ends the process group.
-Writes bench/results/step_<config>_<backend>_<device>.json and, beside it, the same name with
+Writes bench/results/step_<config>_<engine>_<device>.json and, beside it, the same name with
 `_timeline.png` (override with --out).
 """
 
@@ -44,24 +44,24 @@ PLOTTED_STEPS = 3  # the timeline PNG draws this many last timed steps of each m
 def main() -> None:
     args = _parse_args()
     rank, world, _ = init_distributed()
-    modes, backend = {}, None
+    modes, engine = {}, None
     for staleness in args.staleness:
         cfg, steps, timeline = _measure(args, staleness, rank)
         samples = world * cfg.rollout.prompts_per_step * cfg.rollout.group_size
         modes[str(staleness)] = {"summary": _summary(steps, samples), "steps": steps,
                                  "timeline": timeline}
-        backend = cfg.rollout.backend
+        engine = cfg.rollout.engine
     if rank == 0:
         payload = run_metadata() | {
             "benchmark": "step", "config": args.config, "overrides": args.set,
-            "backend": backend, "world_size": world, "samples_per_step": samples,
+            "engine": engine, "world_size": world, "samples_per_step": samples,
             "warmup_steps": args.warmup, "modes": modes}
         if "0" in modes:
             payload["predicted_one_step_off_s"] = _one_step_off(modes["0"]["summary"]["median_s"])
         if {"0", "1"} <= modes.keys():  # synchronous over overlapped median step time
             payload["speedup"] = (modes["0"]["summary"]["median_s"]["step_s"]
                                   / modes["1"]["summary"]["median_s"]["step_s"])
-        name = f"step_{Path(args.config).stem}_{backend}_{device_slug()}.json"
+        name = f"step_{Path(args.config).stem}_{engine}_{device_slug()}.json"
         out = Path(args.out) if args.out else RESULTS_DIR / name
         _plot_timeline(modes, out.with_name(out.stem + "_timeline.png"))
         write_result(payload, out)
@@ -177,7 +177,7 @@ def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/tiny.toml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, repeatable (e.g. rollout.backend=vllm)")
+                        help="config override, repeatable (e.g. rollout.engine=vllm)")
     parser.add_argument("--staleness", type=int, nargs="+", default=[0, 1],
                         help="rollout.max_staleness of each mode, measured in turn")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per mode")

@@ -1,5 +1,5 @@
 """pytest-benchmark suite for the CPU hot path of the fused loss: fwd+bwd of `linear_vsdpo_loss`
-(torch backend) from hidden states, with the eager PyTorch loss on the same inputs as baseline.
+(torch kernel) from hidden states, with the eager PyTorch loss on the same inputs as baseline.
 
 Run (pyproject's addopts disable benchmarks for the default test run, hence --benchmark-enable):
 

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 
 DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
-BACKENDS = ("auto", "triton", "torch")
+KERNELS = ("auto", "triton", "torch")
 
 
 @dataclass(frozen=True)
@@ -14,9 +14,9 @@ class LossConfig:
 
     divergence: "reverse_kl" KL(p_s‖p_T) | "forward_kl" KL(p_T‖p_s) | "jsd" with weight `jsd_beta`.
     clip_low / clip_high: the PPO ratio is clipped to [1 − clip_low, 1 + clip_high].
-    is_clip: when set, the divergence of each token is weighted by the detached importance ratio
-    min(π/π_old, is_clip); None weights every token by 1.
-    backend: "auto" (Triton on CUDA tensors, chunked PyTorch otherwise) | "triton" | "torch".
+    divergence_ratio_clip: when set, the divergence of each token is weighted by the detached
+    importance ratio min(π/π_old, divergence_ratio_clip); None weights every token by 1.
+    kernel: "auto" (Triton on CUDA tensors, chunked PyTorch otherwise) | "triton" | "torch".
     """
 
     divergence: str = "reverse_kl"
@@ -26,8 +26,8 @@ class LossConfig:
     clip_low: float = 0.2
     clip_high: float = 0.2
     temperature: float = 1.0
-    is_clip: float | None = None
-    backend: str = "auto"
+    divergence_ratio_clip: float | None = None
+    kernel: str = "auto"
 
     def __post_init__(self) -> None:
         if self.divergence not in DIVERGENCES:
@@ -42,7 +42,8 @@ class LossConfig:
             raise ValueError(f"clip_low={self.clip_low}: must lie in [0, 1) so 1 - clip_low > 0")
         if not (math.isfinite(self.temperature) and self.temperature > 0.0):
             raise ValueError(f"temperature={self.temperature}: must be a finite number > 0")
-        if self.is_clip is not None and not (self.is_clip > 0.0):
-            raise ValueError(f"is_clip={self.is_clip}: must be > 0, or None to switch it off")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r}: use one of {BACKENDS}")
+        if self.divergence_ratio_clip is not None and not (self.divergence_ratio_clip > 0.0):
+            raise ValueError(f"divergence_ratio_clip={self.divergence_ratio_clip}: must be > 0, "
+                             "or None to switch it off")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel={self.kernel!r}: use one of {KERNELS}")

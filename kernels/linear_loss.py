@@ -109,7 +109,7 @@ class LinearVSDPOLossFunction(torch.autograd.Function):
                 None, None, None, None, None, None)
 
 
-def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids, credit_weights, advantages,
+def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids, credit_weight, advantages,
                       old_logprobs, mask=None, normalizer=None, config: LossConfig = LossConfig(),
                       teacher_weight=None, chunk_size=None):
     """`vsdpo_loss` (same math, arguments and stats) with logits = student_hidden @ lm_head_weight.T
@@ -123,9 +123,9 @@ def linear_vsdpo_loss(student_hidden, lm_head_weight, teacher_hidden, target_ids
     """
     check_linear(student_hidden, lm_head_weight, teacher_hidden, teacher_weight, chunk_size)
     num_tokens, vocab = student_hidden.shape[0], lm_head_weight.shape[0]
-    check_token_inputs(num_tokens, vocab, student_hidden.device, target_ids, credit_weights, advantages,
+    check_token_inputs(num_tokens, vocab, student_hidden.device, target_ids, credit_weight, advantages,
                        old_logprobs, mask, normalizer)
-    tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
+    tokens = Tokens(target_ids, credit_weight, advantages, old_logprobs, mask, normalizer, config)
     chunk_rows = chunk_size or default_chunk_size(num_tokens, vocab, student_hidden.dtype,
                                                   student_hidden.device)
     needs_grad = torch.is_grad_enabled() and (student_hidden.requires_grad or lm_head_weight.requires_grad)

@@ -18,18 +18,18 @@ from kernels.vsdpo_torch import fused_chunk_torch
 from kernels.vsdpo_triton import fused_chunk_triton
 
 def use_triton(config: LossConfig, device: torch.device) -> bool:
-    """backend="auto": Triton on CUDA tensors, PyTorch otherwise."""
-    if config.backend == "auto":
+    """kernel="auto": Triton on CUDA tensors, PyTorch otherwise."""
+    if config.kernel == "auto":
         return device.type == "cuda"
-    if config.backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if config.kernel == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         raise ValueError(
-            "config.backend='triton' with CPU tensors needs TRITON_INTERPRET=1 in the environment "
-            "before kernels is imported; use backend='torch' (or 'auto') on CPU"
+            "config.kernel='triton' with CPU tensors needs TRITON_INTERPRET=1 in the environment "
+            "before kernels is imported; use kernel='torch' (or 'auto') on CPU"
         )
-    return config.backend == "triton"
+    return config.kernel == "triton"
 
 
-TORCH_CHUNK_ELEMENTS = 2**24  # one fp32 [C, V] buffer of the torch backend (64 MB)
+TORCH_CHUNK_ELEMENTS = 2**24  # one fp32 [C, V] buffer of the torch kernel (64 MB)
 CUDA_CHUNK_BYTES = 2**29  # one [C, V] logits buffer on CUDA (512 MiB), unless that is < 2048 rows
 CUDA_MIN_ROWS = 2048
 
@@ -56,9 +56,9 @@ def default_chunk_size(num_tokens: int, vocab: int, dtype: torch.dtype,
 class Tokens:
     """The [N] inputs in fp32 and the per-chunk `token_fn` the chunk kernels call."""
 
-    def __init__(self, target_N, weight_N, adv_N, old_N, mask_N, normalizer, config):
+    def __init__(self, target_N, credit_weight_N, adv_N, old_N, mask_N, normalizer, config):
         self.target_N, self.config = target_N.contiguous(), config
-        self.weight_N, self.adv_N = weight_N.float(), adv_N.float()
+        self.credit_weight_N, self.adv_N = credit_weight_N.float(), adv_N.float()
         self.old_N = None if old_N is None else old_N.float()
         self.m_N = torch.ones_like(self.adv_N) if mask_N is None else mask_N.float()
         norm = self.m_N.sum().clamp(min=torch.finfo(torch.float32).tiny) if normalizer is None else float(normalizer)
@@ -67,7 +67,7 @@ class Tokens:
     def fn(self, rows: slice):
         old_C = None if self.old_N is None else self.old_N[rows]
         return lambda div_C, logp_C: token_terms(
-            div_C, logp_C, old_C, self.weight_N[rows], self.adv_N[rows], self.scale_N[rows], self.config
+            div_C, logp_C, old_C, self.credit_weight_N[rows], self.adv_N[rows], self.scale_N[rows], self.config
         )
 
 
@@ -136,7 +136,7 @@ class VSDPOLossFunction(torch.autograd.Function):
         return scaled_grad(grad_NV, grad_loss), None, None, None
 
 
-def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weights, advantages, old_logprobs,
+def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weight, advantages, old_logprobs,
                mask=None, normalizer=None, config: LossConfig = LossConfig()):
     """Credit-weighted self-distillation divergence + clipped policy gradient, fused.
 
@@ -144,12 +144,12 @@ def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weights, advan
       D_t  = KL(p_s‖p_T) | KL(p_T‖p_s) | β·KL(p_T‖M) + (1−β)·KL(p_s‖M), M = β p_T + (1−β) p_s
       logp_t = log p_s(target_t), ratio_t = exp(logp_t − old_t)
       pg_t = −min(ratio_t·A_t, clip(ratio_t, 1 − clip_low, 1 + clip_high)·A_t)
-      ρ_t  = min(ratio_t, is_clip) (detached) if is_clip is set, else 1
+      ρ_t  = min(ratio_t, divergence_ratio_clip) (detached) if divergence_ratio_clip is set, else 1
       loss = Σ_t m_t·(kl_coef·w_t·ρ_t·D_t + pg_coef·pg_t) / normalizer
     old_logprobs=None means on-policy: old = logp.detach() (ratio 1, gradient −A_t still flows).
 
     student_logits [N, V] fp32|bf16 (gets the gradient); teacher_logits [N, V] (constant);
-    target_ids [N] int64; credit_weights, advantages, old_logprobs [N] float; mask [N] bool or
+    target_ids [N] int64; credit_weight, advantages, old_logprobs [N] float; mask [N] bool or
     float (None: all ones); normalizer: float (None: mask.sum(), or 1 when that is 0).
     Returns (loss: fp32 scalar, stats: dict of detached tensors — per-token `divergence`,
     `logprob`, `ratio` [N] and scalars `clip_fraction`, `divergence_mean`).
@@ -158,8 +158,8 @@ def vsdpo_loss(student_logits, teacher_logits, target_ids, credit_weights, advan
     """
     check_logits(student_logits, teacher_logits)
     num_tokens, vocab = student_logits.shape
-    check_token_inputs(num_tokens, vocab, student_logits.device, target_ids, credit_weights, advantages,
+    check_token_inputs(num_tokens, vocab, student_logits.device, target_ids, credit_weight, advantages,
                        old_logprobs, mask, normalizer)
-    tokens = Tokens(target_ids, credit_weights, advantages, old_logprobs, mask, normalizer, config)
+    tokens = Tokens(target_ids, credit_weight, advantages, old_logprobs, mask, normalizer, config)
     loss, *stats = VSDPOLossFunction.apply(student_logits, teacher_logits, tokens, config)
     return loss, build_stats(tokens, *stats)

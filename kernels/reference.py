@@ -2,7 +2,7 @@
 are in docs/kernels.md).
 
 Plain autograd over materialised [N, V] log-probabilities, computed in float64 when given
-float64 (and at least float32 otherwise). Tests check the fused backends against it and
+float64 (and at least float32 otherwise). Tests check the fused kernels against it and
 benchmarks use it as the eager baseline. Legend: N tokens, V vocabulary.
 """
 
@@ -45,7 +45,7 @@ def vsdpo_loss_reference(
     student_logits_NV: torch.Tensor,
     teacher_logits_NV: torch.Tensor,
     target_ids_N: torch.Tensor,
-    credit_weights_N: torch.Tensor,
+    credit_weight_N: torch.Tensor,
     advantages_N: torch.Tensor,
     old_logprobs_N: torch.Tensor | None,
     mask_N: torch.Tensor | None = None,
@@ -67,12 +67,13 @@ def vsdpo_loss_reference(
     logp_N = logq_s_NV.gather(-1, target_ids_N[:, None]).squeeze(-1)
     old_N = logp_N.detach() if old_logprobs_N is None else old_logprobs_N.to(dtype)
     pg_N, ratio_N, clipped_N = policy_gradient_reference(logp_N, old_N, advantages_N.to(dtype), config)
-    rho_N = torch.ones_like(ratio_N) if config.is_clip is None else ratio_N.detach().clamp(max=config.is_clip)
+    clip = config.divergence_ratio_clip
+    rho_N = torch.ones_like(ratio_N) if clip is None else ratio_N.detach().clamp(max=clip)
 
     m_N = torch.ones(num_tokens, dtype=dtype, device=logp_N.device) if mask_N is None else mask_N.to(dtype)
     if normalizer is None:
         normalizer = m_N.sum().clamp(min=torch.finfo(dtype).tiny)  # a fully masked batch gives 0, not NaN
-    per_token_N = config.kl_coef * credit_weights_N.to(dtype) * rho_N * div_N + config.pg_coef * pg_N
+    per_token_N = config.kl_coef * credit_weight_N.to(dtype) * rho_N * div_N + config.pg_coef * pg_N
     loss = (m_N * per_token_N).sum() / normalizer
 
     active_N = m_N > 0

@@ -1,4 +1,4 @@
-"""Per-token scalar terms shared by the fused backends: ratio, clipping, ρ, the loss of each
+"""Per-token scalar terms shared by the fused kernels: ratio, clipping, ρ, the loss of each
 token and the two coefficients that turn ∂D/∂z and ∂logp/∂z into the logits gradient.
 
 Everything here is [C] (one chunk of tokens) in fp32, so it is cheap plain PyTorch; the
@@ -21,7 +21,7 @@ class TokenTerms:
     clipped_C: torch.Tensor  # [C] bool: the clipped branch is active (no policy gradient)
 
 
-def token_terms(div_C, logp_C, old_C, weight_C, adv_C, scale_C, config: LossConfig) -> TokenTerms:
+def token_terms(div_C, logp_C, old_C, credit_weight_C, adv_C, scale_C, config: LossConfig) -> TokenTerms:
     """scale_C = m_t / normalizer. old_C=None is on-policy (ratio 1, gradient −A)."""
     ratio_C = torch.ones_like(logp_C) if old_C is None else torch.exp(logp_C - old_C)
     unclipped_obj_C = ratio_C * adv_C
@@ -30,9 +30,10 @@ def token_terms(div_C, logp_C, old_C, weight_C, adv_C, scale_C, config: LossConf
     pg_C = -torch.minimum(unclipped_obj_C, clipped_obj_C)
     # ∂pg/∂logp = −A·ratio on the unclipped branch, 0 where the clip is active.
     dpg_C = torch.where(clipped_C, 0.0, -unclipped_obj_C)
-    rho_C = ratio_C.clamp(max=config.is_clip) if config.is_clip is not None else torch.ones_like(ratio_C)
+    clip = config.divergence_ratio_clip
+    rho_C = ratio_C.clamp(max=clip) if clip is not None else torch.ones_like(ratio_C)
 
-    kl_scale_C = scale_C * config.kl_coef * weight_C * rho_C
+    kl_scale_C = scale_C * config.kl_coef * credit_weight_C * rho_C
     loss_sum = (kl_scale_C * div_C + scale_C * config.pg_coef * pg_C).sum()
     inv_temp = 1.0 / config.temperature
     return TokenTerms(

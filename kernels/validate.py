@@ -33,7 +33,7 @@ def _describe(x) -> str:
     return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 
-def check_token_inputs(num_tokens, vocab, device, target_ids, credit_weights, advantages, old_logprobs, mask,
+def check_token_inputs(num_tokens, vocab, device, target_ids, credit_weight, advantages, old_logprobs, mask,
                        normalizer):
     """The [N] inputs shared by both entry points."""
     _check_vector("target_ids", target_ids, num_tokens, device, floating=False)
@@ -41,9 +41,9 @@ def check_token_inputs(num_tokens, vocab, device, target_ids, credit_weights, ad
         raise ValueError(f"target_ids: dtype {target_ids.dtype} must be torch.int64")
     if bool(((target_ids < 0) | (target_ids >= vocab)).any()):
         raise ValueError(f"target_ids: every id must lie in [0, {vocab}) (the vocabulary size)")
-    _check_vector("credit_weights", credit_weights, num_tokens, device)
-    if not bool((torch.isfinite(credit_weights) & (credit_weights >= 0)).all()):
-        raise ValueError("credit_weights: every weight must be finite and >= 0")
+    _check_vector("credit_weight", credit_weight, num_tokens, device)
+    if not bool((torch.isfinite(credit_weight) & (credit_weight >= 0)).all()):
+        raise ValueError("credit_weight: every weight must be finite and >= 0")
     _check_vector("advantages", advantages, num_tokens, device)
     if old_logprobs is not None:
         _check_vector("old_logprobs", old_logprobs, num_tokens, device)

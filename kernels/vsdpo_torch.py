@@ -1,4 +1,4 @@
-"""Chunk kernel of the fused loss in plain PyTorch: the CPU hot path (`backend="torch"`).
+"""Chunk kernel of the fused loss in plain PyTorch: the CPU hot path (`kernel="torch"`).
 
 Given one chunk of student and teacher logits already in fp32 buffers, it computes the
 divergence and log-prob of every token, asks `token_fn` for the per-token coefficients, and

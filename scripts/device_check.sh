@@ -113,7 +113,7 @@ run_part loss_bench "$LIMIT_BENCH" "$PY" bench/loss.py "${BENCH_ARGS[@]}" --out 
 MODEL=${DEVICE_CHECK_MODEL:-$WORK/tiny_model}
 [[ -n ${DEVICE_CHECK_MODEL:-} ]] || "$PY" -c "import sys; from vsdpo.train.tiny import save_tiny_model
 save_tiny_model(sys.argv[1], hidden_size=128)" "$MODEL"
-TRAIN_SET+=("model.path=$MODEL" "run_dir=$WORK/run" rollout.backend=transformers
+TRAIN_SET+=("model.path=$MODEL" "run_dir=$WORK/run" rollout.engine=transformers
             "tasks.domains=['chart']" train.checkpoint_every=0)
 run_part training "$LIMIT_TRAIN" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
     -m vsdpo.train --config configs/tiny.toml "${TRAIN_SET[@]/#/--set=}"

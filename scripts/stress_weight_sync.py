@@ -7,7 +7,7 @@ corruption on gloo (several asynchronous functional all-gathers in flight; the r
 
 Each iteration: a forward and backward of the warm-started tiny policy (FSDP2 over gloo) on
 random tokens, clip, AdamW, a metrics all-reduce, then `full_weights` copied into a plain
-replica, as the transformers rollout backend does. Prints progress; exits 0 if it survives.
+replica, as the transformers rollout engine does. Prints progress; exits 0 if it survives.
 """
 
 import argparse

@@ -81,7 +81,7 @@ def main() -> None:
     dtype = "bfloat16" if cuda else "float32"
     cfg = load_config(None, [f"model.path='{resolve_model_path(args.model)}'",
                              f"model.dtype='{dtype}'", f"model.max_pixels={MAX_PIXELS}",
-                             "rollout.backend='vllm'"])
+                             "rollout.engine='vllm'"])
     tokenizer = load_tokenizer(cfg.model)
     images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
               if is_vision_language(cfg.model.path) else None)
@@ -111,7 +111,7 @@ def main() -> None:
     def trainer_logprobs(samples: list[Sample]) -> torch.Tensor:
         return torch.cat([s.old_logprobs for s in recompute_logprobs(
             policy, samples, cfg.train.micro_batch_tokens, tokenizer.pad_token_id,
-            cfg.loss.temperature, cfg.rollout.tis_clip, backend=cfg.loss.backend)])
+            cfg.loss.temperature, cfg.rollout.is_weight_clip, kernel=cfg.loss.kernel)])
 
     sync_weights(policy, generator, bucket, first=True)  # as the trainer's start does
     image_tokens = _image_tokens(generator, tokenizer, prompts, pictures, images) if images else None
@@ -124,7 +124,7 @@ def main() -> None:
     sync_weights(policy, generator, bucket, first=False)
     sync_s = time.perf_counter() - t0
     after = rollout(seed=2)
-    engine_after = torch.cat([s.old_logprobs for s in after])
+    engine_after = torch.cat([s.engine_logprobs for s in after])
     trainer_after = trainer_logprobs(after)
     with torch.no_grad():  # the weights the engine held before the sync
         for p, p0 in zip(trainable, old):
@@ -135,7 +135,7 @@ def main() -> None:
     generator.close()  # vLLM's shutdown ends the process group too
 
     mean_tol, max_tol = TOLERANCE[dtype]
-    diffs = {"before_sync": _diff(torch.cat([s.old_logprobs for s in before]), trainer_before),
+    diffs = {"before_sync": _diff(torch.cat([s.engine_logprobs for s in before]), trainer_before),
              "after_sync": _diff(engine_after, trainer_after),
              "perturbation": _diff(trainer_after_old_weights, trainer_after)}
     checks = {name: d["mean_abs"] <= mean_tol and d["max_abs"] <= max_tol

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vsdpo.config import load_config, save_config
+from vsdpo.config import ConfigError, load_config, save_config
 
 BASE = ["model.path=warmstart"]
 
@@ -37,13 +37,18 @@ def test_the_resolved_config_round_trips_through_toml(tmp_path):
     ("feedback.teacher_sees=render", "feedback.teacher_sees must be 'traced', 'plain' or "
      "'reference', got 'render'"),
     ("feedback.credit=blamed", "feedback.credit must be 'traced' or 'random'"),
-    ("train.alpha=0.5", "train.alpha must be >= 1"),
+    ("feedback.alpha=0.5", "feedback.alpha must be >= 1"),
+    ("train.alpha=3", "train.alpha was renamed feedback.alpha: set feedback.alpha instead"),
+    ("rollout.backend=vllm", "rollout.backend was renamed rollout.engine: set rollout.engine"),
+    ("loss.backend=torch", "loss.backend was renamed loss.kernel: set loss.kernel"),
+    ("loss.is_clip=2", "loss.is_clip was renamed loss.divergence_ratio_clip"),
+    ("rollout.tis_clip=2", "rollout.tis_clip was renamed rollout.is_weight_clip"),
     ("loss.temperature=0.7", "loss.temperature (0.7) must equal rollout.temperature (1.0)"),
     ("loss.divergence=l2", "loss: divergence='l2': use one of"),
     ("train.ema_rate=0", "train.ema_rate must be in (0, 1]"),
     ("rollout.group_size=1", "rollout.group_size is 1: group advantages need >= 2"),
-    ("rollout.backend=sglang", "rollout.backend must be 'transformers' or 'vllm', got 'sglang'"),
-    ("rollout.tis_clip=0.5", "rollout.tis_clip must be >= 1"),
+    ("rollout.engine=sglang", "rollout.engine must be 'transformers' or 'vllm', got 'sglang'"),
+    ("rollout.is_weight_clip=0.5", "rollout.is_weight_clip must be >= 1"),
     ("rollout.vllm.tensor_parallel_size=3", "rollout.vllm.tensor_parallel_size (3) must be >= 1 "
      "and divide the number of processes (1)"),
     ("parallel.replicate=2", "parallel.replicate (2) must be >= 1 and divide the number of "
@@ -67,9 +72,9 @@ def test_switching_off_both_loss_terms_is_refused():
 
 def test_the_ablations_are_valid_configs():
     grpo = load_config(None, BASE + ["loss.kl_coef=0"])
-    sdpo = load_config(None, BASE + ["feedback.teacher_sees=plain", "train.alpha=1"])
+    sdpo = load_config(None, BASE + ["feedback.teacher_sees=plain", "feedback.alpha=1"])
     control = load_config(None, BASE + ["feedback.credit=random"])
-    assert grpo.loss.kl_coef == 0 and sdpo.train.alpha == 1.0
+    assert grpo.loss.kl_coef == 0 and sdpo.feedback.alpha == 1.0
     assert sdpo.feedback.teacher_sees == "plain" and control.feedback.credit == "random"
     assert (grpo.feedback.teacher_sees, grpo.feedback.credit) == ("traced", "traced")
 
@@ -83,3 +88,42 @@ def test_a_missing_model_directory_says_what_to_use_instead(tmp_path):
 def test_an_override_without_equals_sign_is_refused():
     with pytest.raises(ValueError, match="must look like section.key=value"):
         load_config(None, BASE + ["train.steps"])
+
+
+def test_reward_and_context_settings_reach_the_trainers_scorer_from_toml(tmp_path):
+    from vsdpo.train.trainer import build_scorer
+    path = tmp_path / "run.toml"
+    path.write_text('[feedback.reward]\nquality_weight = 0.25\nkind_weights = {overlap = 2.0}\n'
+                    '[feedback.context]\ninstruction = "Fix it."\nmax_chars = 4000\n')
+    cfg = load_config(path)
+    scorer = build_scorer(cfg, pool=None)
+    assert scorer.reward_config.quality_weight == 0.25
+    assert scorer.reward_config.kind_weights == {"overlap": 2.0}
+    assert (scorer.context_config.instruction, scorer.context_config.max_chars) == ("Fix it.", 4000)
+    save_config(cfg, tmp_path / "resolved.toml")  # the templates' newlines survive the round trip
+    assert load_config(tmp_path / "resolved.toml") == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("feedback.context.instructions='x'", "unknown key feedback.context.instructions: did you "
+     "mean feedback.context.instruction?"),
+    ("feedback.reward.quality=0.3", "unknown key feedback.reward.quality: did you mean "
+     "feedback.reward.quality_weight?"),
+    ("feedback.reward.quality_weight=2", "feedback.reward: RewardConfig.quality_weight must be "
+     "in [0, 1]"),
+])
+def test_a_bad_reward_or_context_key_is_a_config_error_naming_it(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, BASE + [override])
+    assert message in str(err.value)
+
+
+def test_a_vision_language_model_read_from_disk_needs_screenshots_for_pages(tmp_path):
+    """Checked from config.json before any process group or tokenizer exists."""
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2_5_vl", "vision_config": {}}')
+    bad = [f"model.path='{tmp_path}'", "render.screenshot=false", "tasks.domains=['web']"]
+    with pytest.raises(ConfigError, match="render.screenshot is false, but a vision-language"):
+        load_config(None, bad)
+    assert load_config(None, bad[:2] + ["tasks.domains=['chart']"]).render.screenshot is False
+    with pytest.raises(ConfigError, match="render.screenshot is false"):
+        load_config(None, ["model.path='tiny-vl'", "render.screenshot=false"])

@@ -75,9 +75,9 @@ def test_every_key_of_a_recipe_reaches_the_config_tree_unchanged(path, tmp_path)
 def test_gpu_recipes_sample_with_vllm_in_bf16_with_checkpointing(path, tmp_path):
     cfg = _load(path, tmp_path)
     r, v = cfg.rollout, cfg.rollout.vllm
-    assert (r.backend, cfg.model.dtype, cfg.model.activation_checkpointing) == (
+    assert (r.engine, cfg.model.dtype, cfg.model.activation_checkpointing) == (
         "vllm", "bfloat16", True)
-    assert r.recompute_logprobs and r.tis_clip >= 1.0
+    assert r.recompute_logprobs and r.is_weight_clip >= 1.0
     assert v.tensor_parallel_size == 1 and r.weight_bucket_mb > 0
     assert v.sleep != bool(r.max_staleness)  # it sleeps through the update unless it samples then
     assert v.max_model_len >= MAX_PROMPT_TOKENS + r.max_new_tokens

@@ -9,6 +9,7 @@ contradict each other. The resolved tree is written to the run directory as TOML
 
 import dataclasses
 import difflib
+import json
 import os
 import tomllib
 import types
@@ -17,11 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernels import LossConfig
+from vsdpo.feedback.context import ContextConfig
+from vsdpo.feedback.reward import RewardConfig
 from vsdpo.render import RenderConfig
+from vsdpo.render.pool import HTML_DOMAINS
 
 
 class ConfigError(ValueError):
     """A config mistake; the message names the key and the fix."""
+
+
+# Keys that moved: the old name is an error that names the new one (never silently ignored).
+RENAMED = {
+    "train.alpha": "feedback.alpha",
+    "rollout.backend": "rollout.engine",
+    "loss.backend": "loss.kernel",
+    "loss.is_clip": "loss.divergence_ratio_clip",
+    "rollout.tis_clip": "rollout.is_weight_clip",
+}
 
 
 @dataclass
@@ -52,13 +66,13 @@ class VLLMConfig:
 
 @dataclass
 class RolloutConfig:
-    backend: str = "transformers"  # transformers | vllm
+    engine: str = "transformers"   # transformers | vllm
     prompts_per_step: int = 2     # per rank
     group_size: int = 4           # G samples per prompt
     max_new_tokens: int = 128
     temperature: float = 1.0
     recompute_logprobs: bool = False  # the trainer's old log-probs + truncated importance weight
-    tis_clip: float = 2.0         # truncation of that token-level importance weight
+    is_weight_clip: float = 2.0   # truncation of that token-level importance weight
     max_staleness: int = 0        # 0: sample each batch in its step; 1: one step ahead, while the
                                   # previous batch trains (docs/rollout.md, "Overlapped rollouts")
     weight_bucket_mb: int = 512   # weight sync: full parameters gathered per bucket
@@ -72,11 +86,14 @@ class FeedbackConfig:
                                   # plain: each defect's kind and message only (SDPO);
                                   # reference: the task's reference program instead
                                   # (OPSD-style), where the task has one
+    alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
     credit: str = "traced"        # traced: weight up the blamed statements; random: as many
                                   # statements, same r, drawn at random (the control)
     scale_by_std: bool = True     # GRPO advantage normalisation
     screenshot: str = "boxed"     # vision-language teacher: the student's render with defect
                                   # boxes drawn on it (boxed), as rendered (plain), or none
+    reward: RewardConfig = field(default_factory=RewardConfig)     # [feedback.reward]
+    context: ContextConfig = field(default_factory=ContextConfig)  # [feedback.context]
 
 
 @dataclass
@@ -91,7 +108,6 @@ class TrainConfig:
     checkpoint_every: int = 0     # 0: only at the end
     teacher: str = "ema"          # live | ema | frozen
     ema_rate: float = 0.05
-    alpha: float = 3.0            # credit weight on blamed tokens; 1 = uniform (SDPO)
     max_skipped_steps: int = 3    # stop after this many updates in a row skipped (non-finite)
     collective_timeout_s: float = 1800.0  # a collective waiting longer fails (dead/stuck rank)
     log_rollouts_every: int = 0   # keep rank 0's first group every N steps (rollouts/); 0: off
@@ -172,7 +188,8 @@ def check_config(cfg: Config) -> None:
     _require(cfg.feedback.credit in ("traced", "random"), "feedback.credit",
              f"must be 'traced' or 'random', got {cfg.feedback.credit!r}")
     _require(0.0 < t.ema_rate <= 1.0, "train.ema_rate", f"must be in (0, 1], got {t.ema_rate}")
-    _require(t.alpha >= 1.0, "train.alpha", f"must be >= 1 (1 = uniform credit), got {t.alpha}")
+    _require(cfg.feedback.alpha >= 1.0, "feedback.alpha",
+             f"must be >= 1 (1 = uniform credit), got {cfg.feedback.alpha}")
     _require(loss.kl_coef > 0 or loss.pg_coef > 0, "loss.kl_coef",
              "and loss.pg_coef are both 0: nothing to train; set one of them > 0")
     _require(loss.temperature == r.temperature, "loss.temperature",
@@ -181,17 +198,17 @@ def check_config(cfg: Config) -> None:
     _require(r.group_size >= 2 or loss.pg_coef == 0, "rollout.group_size",
              f"is {r.group_size}: group advantages need >= 2 samples per prompt; "
              "raise it or set loss.pg_coef=0")
-    _require(r.backend in ("transformers", "vllm"), "rollout.backend",
-             f"must be 'transformers' or 'vllm', got {r.backend!r}")
-    _require(r.tis_clip >= 1.0, "rollout.tis_clip",
-             f"must be >= 1 (it truncates an importance weight), got {r.tis_clip}")
+    _require(r.engine in ("transformers", "vllm"), "rollout.engine",
+             f"must be 'transformers' or 'vllm', got {r.engine!r}")
+    _require(r.is_weight_clip >= 1.0, "rollout.is_weight_clip",
+             f"must be >= 1 (it truncates an importance weight), got {r.is_weight_clip}")
     _require(r.max_staleness in (0, 1), "rollout.max_staleness",
              f"must be 0 (synchronous) or 1 (one step ahead), got {r.max_staleness}")
-    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.sleep),
+    _require(not (r.max_staleness and r.engine == "vllm" and r.vllm.sleep),
              "rollout.max_staleness", "= 1 samples the next batch during the update, so the vLLM "
              "engine cannot sleep then: set rollout.vllm.sleep = false (the memory it then "
              "keeps: docs/gpu.md) or rollout.max_staleness = 0")
-    _require(not (r.max_staleness and r.backend == "vllm" and r.vllm.tensor_parallel_size > 1),
+    _require(not (r.max_staleness and r.engine == "vllm" and r.vllm.tensor_parallel_size > 1),
              "rollout.max_staleness", "= 1 needs rollout.vllm.tensor_parallel_size = 1: a "
              "tensor-parallel engine's collectives would run on the rollout thread beside the "
              "trainer's, in no fixed order across ranks (NCCL can deadlock)")
@@ -216,6 +233,10 @@ def check_config(cfg: Config) -> None:
              f"must be >= {56 * 56} (one 2×2 merge of 28-pixel patches), got {cfg.model.max_pixels}")
     _require(cfg.feedback.screenshot in ("boxed", "plain", "none"), "feedback.screenshot",
              f"must be 'boxed', 'plain' or 'none', got {cfg.feedback.screenshot!r}")
+    _require(cfg.render.screenshot or not _is_vision_language(cfg.model.path)
+             or not set(_task_domains(cfg.tasks)) & set(HTML_DOMAINS), "render.screenshot",
+             "is false, but a vision-language policy sees each page's reference render and its "
+             "teacher the student's render: set render.screenshot = true")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be > 0")
     for name in ("prompts_per_step", "max_new_tokens", "weight_bucket_mb"):
@@ -228,6 +249,27 @@ def check_config(cfg: Config) -> None:
     _require(t.collective_timeout_s >= 1, "train.collective_timeout_s",
              f"must be >= 1 s, got {t.collective_timeout_s}; it must outlast the longest "
              "wait of one rank for another (a checkpoint save, the warm-start build)")
+
+
+def _is_vision_language(path: str) -> bool:
+    """From the model directory's config.json on disk, before anything is loaded. The names
+    built on demand are known by name: "tiny-vl" is vision-language, "warmstart" is not."""
+    if path in ("warmstart", "tiny-vl"):
+        return path == "tiny-vl"
+    config = Path(path) / "config.json"
+    return config.is_file() and "vision_config" in json.loads(config.read_text())
+
+
+def _task_domains(tasks: TasksConfig) -> list[str]:
+    """The domains the run trains on: the task file's (a file that is missing or malformed is
+    left to `build_tasks`, which names the key), else the synthetic generator's."""
+    if not tasks.path:
+        return tasks.domains
+    try:
+        lines = Path(tasks.path).read_text().splitlines()
+        return [json.loads(line).get("domain") for line in lines if line.strip()]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -259,6 +301,9 @@ def _build(cls, raw: dict, prefix: str):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in raw.items():
+        if prefix + key in RENAMED:
+            new = RENAMED[prefix + key]
+            raise ConfigError(f"{prefix}{key} was renamed {new}: set {new} instead")
         if key not in fields:
             raise ConfigError(_unknown_key(prefix + key, key, list(fields), prefix))
         hint = hints[key]
@@ -334,7 +379,7 @@ def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(v, ensure_ascii=False)  # a TOML basic string: JSON's escapes
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):

@@ -6,7 +6,7 @@ import collections
 import pytest
 import torch
 
-from vsdpo.feedback import credit_weights, random_statement_scores, token_weights, weight_table
+from vsdpo.feedback import credit_weight, random_statement_scores, token_weights, weight_table
 from vsdpo.feedback.statements import all_statements, html_statements, python_statements
 from vsdpo.render.types import Defect, Element
 
@@ -28,7 +28,7 @@ def mean_one(raw) -> torch.Tensor:
 
 def test_a_blamed_statement_gets_one_plus_alpha_minus_one_times_iou_times_severity():
     defect = overlap((0, 0, 10, 5), 0.8, [(8, 10)])  # IoU with the bar box: 50 / 100
-    w = credit_weights(CODE, TOKENS, [defect], alpha=3.0, elements=[BAR_ELEMENT])
+    w = credit_weight(CODE, TOKENS, [defect], alpha=3.0, elements=[BAR_ELEMENT])
     expected = [1, 1, 1, 1, 1 + 2 * 0.4, 1 + 2 * 0.4, 1, 1, 1]
     assert w.dtype == torch.float32
     assert torch.allclose(w, mean_one(expected))
@@ -37,7 +37,7 @@ def test_a_blamed_statement_gets_one_plus_alpha_minus_one_times_iou_times_severi
 @pytest.mark.parametrize("alpha", [1.5, 3.0, 8.0])
 def test_weights_have_mean_one_so_alpha_moves_where_the_pull_lands_not_its_strength(alpha):
     defect = overlap((0, 0, 10, 5), 0.8, [(8, 10)])
-    w = credit_weights(CODE, TOKENS, [defect], alpha=alpha, elements=[BAR_ELEMENT])
+    w = credit_weight(CODE, TOKENS, [defect], alpha=alpha, elements=[BAR_ELEMENT])
     assert w.mean().item() == pytest.approx(1.0)
     # blamed over unblamed is still 1 + (α − 1)·r; the unblamed level is the smallest weight
     assert (w[4] / w.min()).item() == pytest.approx(1 + (alpha - 1) * 0.4)
@@ -46,17 +46,17 @@ def test_weights_have_mean_one_so_alpha_moves_where_the_pull_lands_not_its_stren
 
 def test_alpha_one_gives_all_ones():
     defect = overlap((0, 0, 10, 5), 1.0, [BAR])
-    w = credit_weights(CODE, TOKENS, [defect], alpha=1.0, elements=[BAR_ELEMENT])
+    w = credit_weight(CODE, TOKENS, [defect], alpha=1.0, elements=[BAR_ELEMENT])
     assert torch.equal(w, torch.ones(len(TOKENS)))
 
 
 def test_no_defects_gives_all_ones():
-    assert torch.equal(credit_weights(CODE, TOKENS, [], alpha=4.0), torch.ones(len(TOKENS)))
+    assert torch.equal(credit_weight(CODE, TOKENS, [], alpha=4.0), torch.ones(len(TOKENS)))
 
 
 def test_a_token_straddling_two_statements_takes_the_larger_weight():
     defect = overlap((0, 0, 10, 10), 1.0, [BAR])  # IoU 1 → w = alpha
-    w = credit_weights(CODE, [(4, 8), (17, 21), (0, 1)], [defect], alpha=2.5,
+    w = credit_weight(CODE, [(4, 8), (17, 21), (0, 1)], [defect], alpha=2.5,
                        elements=[BAR_ELEMENT])
     assert torch.allclose(w, mean_one([2.5, 2.5, 1.0]))
 
@@ -67,7 +67,7 @@ def test_every_token_of_a_multi_line_statement_is_weighted():
     assert code[statement[0]:statement[1]] == "ax.bar(\n    x,\n    y)"
     tokens = [(0, 3), (8, 15), (16, 23), (23, 30), (31, 32), (33, 34)]
     defect = overlap((0, 0, 1, 1), 0.5, [(27, 28)])  # points at `y` on the last line
-    w = credit_weights(code, tokens, [defect], alpha=3.0)  # no element drawn → r = severity
+    w = credit_weight(code, tokens, [defect], alpha=3.0)  # no element drawn → r = severity
     assert torch.allclose(w, mean_one([1.0, 2.0, 2.0, 2.0, 1.0, 1.0]))
 
 
@@ -76,7 +76,7 @@ def test_a_span_inside_a_loop_blames_its_statement_not_the_whole_loop():
     plot, text = code.index("ax.plot"), code.index("ax.text")
     defect = overlap((0, 0, 1, 1), 1.0, [(text + 3, text + 7)])
     tokens = [(0, 3), (plot, plot + 7), (text, text + 7)]
-    assert torch.allclose(credit_weights(code, tokens, [defect], alpha=2.0),
+    assert torch.allclose(credit_weight(code, tokens, [defect], alpha=2.0),
                           mean_one([1.0, 1.0, 2.0]))
 
 
@@ -87,20 +87,20 @@ def test_html_start_tag_and_css_declaration_spans_are_weighted_as_statements():
     p = Element("p", (0, 0, 100, 20), tag, text="hi")
     defect = Defect("low_contrast", (0, 0, 50, 20), 0.6, "contrast 1.2:1", [tag, decl])
     tokens = [(0, 7), (11, 17), (18, 23), (33, 35), (35, 46), (46, 48), (48, 52)]
-    w = credit_weights(code, tokens, [defect], alpha=2.0, elements=[p], domain="web")
+    w = credit_weight(code, tokens, [defect], alpha=2.0, elements=[p], domain="web")
     # the tag drew p: IoU 0.5 × 0.6 = 0.3; the declaration drew nothing: r = severity 0.6
     assert torch.allclose(w, mean_one([1.0, 1.6, 1.6, 1.3, 1.3, 1.0, 1.0]))
 
 
 def test_the_most_severe_defect_blaming_a_statement_sets_its_weight():
     defects = [overlap((0, 0, 10, 10), 0.3, [BAR]), overlap((0, 0, 10, 10), 0.9, [BAR])]
-    w = credit_weights(CODE, torch.tensor(TOKENS), defects, alpha=2.0, elements=[BAR_ELEMENT])
+    w = credit_weight(CODE, torch.tensor(TOKENS), defects, alpha=2.0, elements=[BAR_ELEMENT])
     assert (w[4] / w[0]).item() == pytest.approx(1.9)
 
 
 def test_empty_token_offsets_are_never_weighted_up():
     defect = overlap((0, 0, 10, 10), 1.0, [BAR])
-    w = credit_weights(CODE, [(6, 6), (7, 9), (8, 8)], [defect], alpha=3.0,
+    w = credit_weight(CODE, [(6, 6), (7, 9), (8, 8)], [defect], alpha=3.0,
                        elements=[BAR_ELEMENT])
     assert torch.allclose(w, mean_one([1.0, 3.0, 1.0]))
 
@@ -119,9 +119,9 @@ def test_code_that_does_not_parse_blames_whole_lines():
 
 def test_bad_alpha_and_domain_raise_naming_the_argument():
     with pytest.raises(ValueError, match="alpha"):
-        credit_weights(CODE, TOKENS, [], alpha=0.5)
+        credit_weight(CODE, TOKENS, [], alpha=0.5)
     with pytest.raises(ValueError, match="domain"):
-        credit_weights(CODE, TOKENS, [overlap((0, 0, 1, 1), 1.0, [BAR])], 2.0, domain="pdf")
+        credit_weight(CODE, TOKENS, [overlap((0, 0, 1, 1), 1.0, [BAR])], 2.0, domain="pdf")
 
 
 def test_only_the_elements_of_a_statement_that_touch_the_defect_form_its_region():
@@ -129,10 +129,10 @@ def test_only_the_elements_of_a_statement_that_touch_the_defect_form_its_region(
     far_bar = Element("Rectangle", (100, 100, 200, 200), BAR, role="data")
     label = Element("Text", (0, 0, 10, 10), BAR, role="xtick_label")
     defect = overlap((0, 0, 10, 10), 0.5, [BAR])
-    w = credit_weights(CODE, TOKENS, [defect], alpha=3.0, elements=[far_bar, label])
+    w = credit_weight(CODE, TOKENS, [defect], alpha=3.0, elements=[far_bar, label])
     assert (w[4] / w[0]).item() == pytest.approx(1 + 2 * 0.5)
     # With no element touching the defect, all of the statement's elements count.
-    w_far = credit_weights(CODE, TOKENS, [overlap((300, 300, 310, 310), 0.5, [BAR])], alpha=3.0,
+    w_far = credit_weight(CODE, TOKENS, [overlap((300, 300, 310, 310), 0.5, [BAR])], alpha=3.0,
                            elements=[far_bar, label])
     assert w_far[4].item() == pytest.approx(1.0)
 

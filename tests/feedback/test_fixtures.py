@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsdpo.feedback import (credit_weights, group_advantages, reward, reward_components,
+from vsdpo.feedback import (credit_weight, group_advantages, reward, reward_components,
                             teacher_context, weight_table)
 from vsdpo.feedback.similarity_chart import chart_similarity
 from vsdpo.feedback.similarity_web import web_similarity
@@ -49,7 +49,7 @@ def test_credit_weights_have_mean_one_and_blamed_over_unblamed_within_alpha_on_e
         rendered):
     for task, code, result in rendered:
         offs = offsets(code)
-        w_T = credit_weights(code, offs, result.defects, ALPHA, result.elements, task.domain)
+        w_T = credit_weight(code, offs, result.defects, ALPHA, result.elements, task.domain)
         assert w_T.shape == (len(offs),) and w_T.dtype == torch.float32
         assert w_T.mean().item() == pytest.approx(1.0, abs=1e-5), task.id
         assert w_T.max() <= ALPHA * w_T.min() * (1 + 1e-6), task.id

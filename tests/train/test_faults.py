@@ -30,7 +30,7 @@ TIMEOUT_S = 3.0  # the collective timeout of the 2-rank scenarios
 
 def _trainer(model_dir, run_dir, *overrides, scorer=None) -> Trainer:
     cfg = tiny_config(model_dir, run_dir, *overrides)
-    return Trainer(cfg, scorer=scorer or LetterScorer(cfg.train.alpha))
+    return Trainer(cfg, scorer=scorer or LetterScorer(cfg.feedback.alpha))
 
 
 def _state(trainer: Trainer) -> dict:

@@ -36,7 +36,7 @@ def _metrics(run_dir) -> list[dict]:
 
 def _trainer(model_dir, run_dir, *overrides) -> Trainer:
     cfg = tiny_config(model_dir, run_dir, *overrides)
-    return Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    return Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
 
 
 def _full_state(trainer: Trainer) -> dict:

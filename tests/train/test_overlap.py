@@ -65,7 +65,7 @@ def test_a_batch_in_flight_at_a_checkpoint_is_trained_once_after_resume(tiny_mod
 
 @pytest.mark.parametrize("overrides, message", [
     (["rollout.max_staleness=2"], "rollout.max_staleness must be 0 .* or 1"),
-    (["rollout.max_staleness=1", "rollout.backend='vllm'"], "rollout.vllm.sleep = false"),
+    (["rollout.max_staleness=1", "rollout.engine='vllm'"], "rollout.vllm.sleep = false"),
 ])
 def test_a_staleness_the_trainer_cannot_run_is_refused_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -126,7 +126,7 @@ def is_chat_prompt(prompt: str) -> bool:
 def test_the_trainer_prompts_student_and_teacher_through_the_chat_template(
         chat_model_dir, tmp_path, process_group, sampled_prompts):
     cfg = tiny_config(chat_model_dir, tmp_path / "run", "rollout.max_new_tokens=4")
-    trainer = Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    trainer = Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
     batch = trainer.request(0)()
     tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     samples = trainer.make_samples(tasks_N, completions,
@@ -165,7 +165,7 @@ def test_credit_on_a_fenced_chart_lands_exactly_on_the_guilty_statement():
     assert scored.ok and "overlap" in scored.defect_kinds
     g0 = text.index(GUILTY)
     guilty = [s < g0 + len(GUILTY) and g0 < e for s, e in offsets]
-    assert sum(guilty) >= 3 and scored.credit_T.shape == (len(ids),)
-    unblamed = scored.credit_T.min()  # weights have mean 1 per sequence: unblamed ones < 1
-    assert [w > unblamed for w in scored.credit_T.tolist()] == guilty
+    assert sum(guilty) >= 3 and scored.credit_weight_T.shape == (len(ids),)
+    unblamed = scored.credit_weight_T.min()  # weights have mean 1 per sequence: unblamed ones < 1
+    assert [w > unblamed for w in scored.credit_weight_T.tolist()] == guilty
     assert "line 6: ax.set_xticklabels(names)" in scored.context  # lines of the code, not the text

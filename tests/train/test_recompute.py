@@ -31,21 +31,25 @@ def test_recompute_gives_the_trainers_logprobs_and_truncated_importance_weights(
     samples = fixed_samples(hf.config.vocab_size)
     trainer_logp = [_hf_logprobs(hf, s, 0.7) for s in samples]
     for s, logp in zip(samples, trainer_logp):  # the engine is off by up to ±1 nat
-        s.old_logprobs = (logp + 2 * torch.rand(len(logp), generator=g, dtype=torch.float64) - 1).float()
-    engine = [s.old_logprobs for s in samples]
-    out = recompute_logprobs(policy, samples, budget=40, pad_id=0, temperature=0.7, tis_clip=2.0)
+        s.engine_logprobs = (logp + 2 * torch.rand(len(logp), generator=g,
+                                                   dtype=torch.float64) - 1).float()
+    engine = [s.engine_logprobs for s in samples]
+    out = recompute_logprobs(policy, samples, budget=40, pad_id=0, temperature=0.7,
+                             is_weight_clip=2.0)
     weights = []
     for s, logp, engine_T in zip(out, trainer_logp, engine):
         torch.testing.assert_close(s.old_logprobs.double(), logp, atol=1e-5, rtol=0)
-        assert torch.equal(s.rollout_logprobs, engine_T)
+        assert s.engine_logprobs is engine_T  # kept where it was: nothing swapped
         expected = torch.exp(logp - engine_T.double()).clamp(max=2.0)
         torch.testing.assert_close(s.is_weight.double(), expected, atol=1e-5, rtol=1e-5)
         weights.append(s.is_weight)
     assert (torch.cat(weights) == 2.0).any() and (torch.cat(weights) < 1.0).any()
-    mb = collate(out, pad_id=0)  # the weight scales each token's advantage
-    expected_adv = torch.cat([s.advantage * s.is_weight for s in out])
-    torch.testing.assert_close(mb.adv_N, expected_adv)
-    torch.testing.assert_close(mb.rollout_logp_N, torch.cat(engine))
+    mb = collate(out, pad_id=0)  # the weight rides beside the advantage, not inside it
+    assert torch.equal(mb.adv_N, torch.cat([torch.full_like(w, s.advantage)
+                                            for s, w in zip(out, weights)]))
+    assert torch.equal(mb.is_weight_N, torch.cat(weights))
+    assert torch.equal(mb.old_logp_N, torch.cat([s.old_logprobs for s in out]))
+    assert torch.equal(mb.engine_logp_N, torch.cat(engine))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -57,7 +61,7 @@ def test_the_ratio_starts_at_exactly_one_after_recompute(tiny_model_dir, process
     samples = fixed_samples(policy.lm_head_weight.shape[0])
     loss_cfg = LossConfig(temperature=0.7)
     out = recompute_logprobs(policy, samples, budget=40, pad_id=0, temperature=0.7,
-                             tis_clip=2.0)
+                             is_weight_clip=2.0)
     seen = []
 
     def spy(*args, **kwargs):

@@ -24,7 +24,7 @@ from handmade import tiny_config
 
 ALPHA = 3.0
 RUN = ["train.steps=1", "train.log_rollouts_every=1", "render.screenshot=true",
-       "rollout.max_new_tokens=24", "render.num_browsers=1", f"train.alpha={ALPHA}"]
+       "rollout.max_new_tokens=24", "render.num_browsers=1", f"feedback.alpha={ALPHA}"]
 
 
 def test_the_report_shows_the_curves_the_renders_and_the_logged_credit_of_each_token(
@@ -115,9 +115,9 @@ def _blame_every_third_token(trainer: Trainer) -> None:
     async def blaming(*args):
         scored = await score(*args)
         for s in scored:
-            raw_T = torch.ones_like(s.credit_T)
+            raw_T = torch.ones_like(s.credit_weight_T)
             raw_T[::3] = 1.0 + (ALPHA - 1.0) * (torch.arange(len(raw_T[::3])) % 4) / 3
-            s.credit_T = raw_T / raw_T.mean()
+            s.credit_weight_T = raw_T / raw_T.mean()
         return scored
     trainer.scorer.score = blaming
 

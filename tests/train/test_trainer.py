@@ -36,7 +36,7 @@ def _metrics(run_dir) -> list[dict]:
 
 def _trainer(tiny_model_dir, tmp_path, *overrides) -> Trainer:
     cfg = tiny_config(tiny_model_dir, tmp_path / "run", *overrides)
-    return Trainer(cfg, scorer=LetterScorer(cfg.train.alpha))
+    return Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
 
 
 def _one_batch(trainer: Trainer):
@@ -122,8 +122,8 @@ def test_blame_and_the_split_gradient_norms_do_not_depend_on_micro_batching(tiny
     teacher = Teacher("live", 0.0, policy, None)
     samples = fixed_samples(policy.lm.config.vocab_size)
     for s in samples:  # weights renormalised per sequence, as the scorer's are
-        s.credit = s.credit / s.credit.mean()
-    blamed = sum(int((s.credit > s.credit.min()).sum()) for s in samples)
+        s.credit_weight = s.credit_weight / s.credit_weight.mean()
+    blamed = sum(int((s.credit_weight > s.credit_weight.min()).sum()) for s in samples)
 
     def sums(budget, **coefs):
         out = accumulate_gradients(policy, teacher, samples, LossConfig(**coefs), budget, 0)

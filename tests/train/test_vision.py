@@ -177,11 +177,11 @@ def test_the_teacher_forward_sees_the_students_render_beside_the_task_image(
     assert torch.equal(images.pixels_PD, torch.cat([s.teacher_images.pixels_PD for s in samples]))
 
 
-def test_a_policy_that_sees_pages_needs_their_screenshots(qwen25_dir, tmp_path, process_group):
-    cfg = load_config(REPO / "configs" / "tiny-vl.toml", [
-        f"model.path='{qwen25_dir}'", f"run_dir='{tmp_path}'", "render.screenshot=false"])
+def test_a_policy_that_sees_pages_needs_their_screenshots(qwen25_dir, tmp_path):
+    """Refused by the config check, from the model's config.json: before any process group."""
     with pytest.raises(ConfigError, match="set render.screenshot = true"):
-        Trainer(cfg)
+        load_config(REPO / "configs" / "tiny-vl.toml", [
+            f"model.path='{qwen25_dir}'", f"run_dir='{tmp_path}'", "render.screenshot=false"])
 
 
 def test_weight_sync_names_every_parameter_as_the_checkpoint_stores_it(vl_dir):

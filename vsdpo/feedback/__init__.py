@@ -7,7 +7,7 @@ read by the trainer; see docs/feedback.md and docs/architecture.md."""
 from vsdpo.feedback.advantage import group_advantages
 from vsdpo.feedback.context import (ContextConfig, best_sibling, reference_context,
                                     teacher_context, teacher_screenshot)
-from vsdpo.feedback.credit import (credit_weights, random_statement_scores, statement_scores,
+from vsdpo.feedback.credit import (credit_weight, random_statement_scores, statement_scores,
                                    token_weights, weight_table)
 from vsdpo.feedback.reward import RewardConfig, reward, reward_components
 
@@ -15,7 +15,7 @@ __all__ = [
     "ContextConfig",
     "RewardConfig",
     "best_sibling",
-    "credit_weights",
+    "credit_weight",
     "group_advantages",
     "random_statement_scores",
     "reward",

@@ -123,7 +123,7 @@ def token_weights(token_offsets, scores: dict[Span, float], alpha: float) -> tor
     return weights_T / weights_T.mean()
 
 
-def credit_weights(code: str, token_offsets, defects: list[Defect], alpha: float,
+def credit_weight(code: str, token_offsets, defects: list[Defect], alpha: float,
                    elements: list[Element] | None = None, domain: str = "chart") -> torch.Tensor:
     """Per-token credit weights, fp32 `[T]`, mean 1 over the T tokens (`token_weights` of the
     blamed statements' `statement_scores`)."""

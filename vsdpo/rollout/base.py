@@ -3,10 +3,10 @@
 
 A generator samples `n` completions per prompt and reports, for each sampled token, its
 log-probability under the distribution it was drawn from (logits / temperature), which the
-loss uses as `old_logprobs`. After each optimizer step the trainer pushes the new weights
-with `load_weights`, as a stream of `(name, full tensor)` pairs under the transformers
-checkpoint names, so no rank ever holds a second full copy of the weights. Completions of
-prompt i sit at indices `i·n … i·n + n − 1`.
+trainer keeps as `engine_logprobs` (the ratio's reference unless it recomputes its own).
+After each optimizer step the trainer pushes the new weights with `load_weights`, as a stream
+of `(name, full tensor)` pairs under the transformers checkpoint names, so no rank ever holds
+a second full copy of the weights. Completions of prompt i sit at indices `i·n … i·n + n − 1`.
 """
 
 from collections.abc import Iterable

@@ -1,11 +1,11 @@
-"""The transformers rollout backend: batched `generate` on a plain (non-sharded) model copy.
+"""The transformers rollout engine: batched `generate` on a plain (non-sharded) model copy.
 
 Why a copy: under FSDP2 the policy's parameters are shards, and `generate` runs dozens of
 forwards whose collectives every rank would have to join in lock-step even though each
 rank samples its own prompts. A full replica per rank, refreshed by `load_weights` after
 each optimizer step, keeps generation local and works the same on gloo (CPU) and NCCL. It
-costs one extra copy of the weights per rank — fine for the small models this backend is
-for; large models use the vLLM backend.
+costs one extra copy of the weights per rank — fine for the small models this engine is
+for; large models use the vLLM engine.
 
 Prompts are left-padded so every row's next token sits in the last column. A
 vision-language model's prompts carry images (`vsdpo.train.images`): each prompt's image pads

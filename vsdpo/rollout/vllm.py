@@ -1,4 +1,4 @@
-"""The vLLM rollout backend: one in-process engine per torchrun rank (docs/rollout.md).
+"""The vLLM rollout engine: one in-process engine per torchrun rank (docs/rollout.md).
 
 Why in-process (`external_launcher`): the engine lives in the trainer's own process, so a
 weight update is a function call that streams tensors from the FSDP2 shards straight into
@@ -160,7 +160,7 @@ class VLLMGenerator:
         self.llm.llm_engine.engine_core.shutdown()
 
     def _completion(self, prompt_index: int, out) -> Completion:
-        """Decoded in one go, as the transformers backend does: vLLM's incremental text holds
+        """Decoded in one go, as the transformers engine does: vLLM's incremental text holds
         back a trailing partial UTF-8 character, which would shift the token offsets."""
         ids = list(out.token_ids)
         logp_T = torch.tensor([step[tok].logprob for step, tok in zip(out.logprobs, ids)],

@@ -23,11 +23,12 @@ class Sample:
     prompt_ids: list[int]
     teacher_ids: list[int]        # the tokenized teacher context
     completion_ids: list[int]
-    old_logprobs: torch.Tensor    # [T] the ratio's reference: the engine's, or the trainer's
-    credit: torch.Tensor          # [T]
+    engine_logprobs: torch.Tensor  # [T] the rollout engine's, of the tokens it sampled
+    credit_weight: torch.Tensor    # [T] per-token weight on the divergence, mean 1
     advantage: float
-    rollout_logprobs: torch.Tensor | None = None  # [T] the engine's, once old_logprobs are recomputed
-    is_weight: torch.Tensor | None = None         # [T] truncated importance weight on the PG term
+    old_logprobs: torch.Tensor | None = None  # [T] the trainer's (`recompute.py`); None: the
+                                              # engine's are the ratio's reference
+    is_weight: torch.Tensor | None = None     # [T] truncated importance weight on the PG term
     prompt_images: Images | None = None   # a vision-language policy's: the task's image
     teacher_images: Images | None = None  # the task's image and the student's render
     policy_version: int = 0               # optimizer steps of the weights that sampled it
@@ -42,10 +43,11 @@ class MicroBatch:
     teacher_mask_BL: torch.Tensor
     teacher_rows_N: torch.Tensor
     target_N: torch.Tensor
-    credit_N: torch.Tensor
-    adv_N: torch.Tensor
-    old_logp_N: torch.Tensor
-    rollout_logp_N: torch.Tensor
+    credit_weight_N: torch.Tensor
+    adv_N: torch.Tensor           # the group advantage of each token's sample
+    is_weight_N: torch.Tensor     # the truncated importance weight on the PG term (1: none)
+    old_logp_N: torch.Tensor      # the ratio's reference: the trainer's, else the engine's
+    engine_logp_N: torch.Tensor
     mask_N: torch.Tensor
     student_images: Images | None = None  # every row's images, in row order
     teacher_images: Images | None = None
@@ -82,14 +84,17 @@ def collate(samples: list[Sample], pad_id: int) -> MicroBatch:
     s_ids, s_mask, s_rows = _rows([x.prompt_ids for x in samples], samples, pad_id)
     t_ids, t_mask, t_rows = _rows([x.teacher_ids for x in samples], samples, pad_id)
     target = [torch.tensor(x.completion_ids) for x in samples]
-    adv = [torch.full((len(x.completion_ids),), float(x.advantage)) *
-           (1.0 if x.is_weight is None else x.is_weight) for x in samples]
-    rollout = [x.old_logprobs if x.rollout_logprobs is None else x.rollout_logprobs for x in samples]
+    adv = [torch.full((len(x.completion_ids),), float(x.advantage)) for x in samples]
+    is_weight = [torch.ones(len(x.completion_ids)) if x.is_weight is None else x.is_weight
+                 for x in samples]
+    old = [x.engine_logprobs if x.old_logprobs is None else x.old_logprobs for x in samples]
     return MicroBatch(
-        s_ids, s_mask, s_rows, t_ids, t_mask, t_rows,
-        target_N=torch.cat(target), credit_N=torch.cat([x.credit for x in samples]).float(),
-        adv_N=torch.cat(adv), old_logp_N=torch.cat([x.old_logprobs for x in samples]).float(),
-        rollout_logp_N=torch.cat(rollout).float(), mask_N=torch.ones(sum(len(t) for t in target)),
+        s_ids, s_mask, s_rows, t_ids, t_mask, t_rows, target_N=torch.cat(target),
+        credit_weight_N=torch.cat([x.credit_weight for x in samples]).float(),
+        adv_N=torch.cat(adv), is_weight_N=torch.cat(is_weight).float(),
+        old_logp_N=torch.cat(old).float(),
+        engine_logp_N=torch.cat([x.engine_logprobs for x in samples]).float(),
+        mask_N=torch.ones(sum(len(t) for t in target)),
         student_images=Images.cat([x.prompt_images for x in samples]),
         teacher_images=Images.cat([x.teacher_images for x in samples]))
 

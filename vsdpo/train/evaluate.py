@@ -14,7 +14,7 @@ them (`aeslides/*`, no mean: their scales differ; docs/eval.md (AeSlides)). Ever
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
-engine (`rollout.backend`, `trainer.build_generator`), at the rollout temperature, so eval sees
+engine (`rollout.engine`, `trainer.build_generator`), at the rollout temperature, so eval sees
 what training sampled; a vision-language model sees each task's reference image, as in
 training. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an
@@ -77,7 +77,7 @@ async def score_samples(cfg: Config, tasks_N, codes,
     rows = []
     for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
                                                           clip_N):
-        parts = reward_components(task, result, reference)
+        parts = reward_components(task, result, reference, cfg.feedback.reward)
         row = {"exec_rate": float(result.ok),
                "defect_rate": float(result.ok and bool(result.defects)), "reward": parts["reward"]}
         row |= {f"defect_rate/{k}": float(result.ok and any(d.kind == k for d in result.defects))

@@ -4,14 +4,14 @@ A rollout engine (vLLM: its own kernels, bf16 KV cache, fused sampling) and the 
 never compute bit-identical log-probs. With `rollout.recompute_logprobs`, the PPO ratio is
 taken against the trainer's log-probs of the sampled tokens, and each token's
 policy-gradient term is weighted by the truncated importance weight
-`min(π_trainer / π_engine, tis_clip)`, because the tokens were drawn from the engine's
+`min(π_trainer / π_engine, is_weight_clip)`, because the tokens were drawn from the engine's
 distribution (truncated importance sampling). The cost is one no-grad forward of the
 student rows. (With one optimizer step per batch the trainer's old log-probs equal the
 student's detached ones, so the ratio starts at exactly 1; the correction lives in the weight.)
 
 "Exactly" needs the same arithmetic on both sides: the old log-probs are the fused loss's
 own `stats["logprob"]`, from the same micro-batches, hidden states, head weight, chunking,
-backend and temperature as the training step, so they match its log-probs bit for bit in
+kernel and temperature as the training step, so they match its log-probs bit for bit in
 fp32 and bf16. (A separate fp32 log-softmax differed in the last bits on CPU and by bf16
 rounding on CUDA, where the loss makes its logits in bf16.)
 """
@@ -27,18 +27,18 @@ from vsdpo.train.step import agreed_micro_batches, to_device
 
 
 def recompute_logprobs(policy: Policy, samples: list[Sample], budget: int, pad_id: int,
-                       temperature: float, tis_clip: float, backend: str = "auto") -> list[Sample]:
-    """`budget`, `temperature` and `backend` must be the training step's (micro_batch_tokens,
-    loss.temperature, loss.backend) for its ratio to start at exactly 1."""
+                       temperature: float, is_weight_clip: float,
+                       kernel: str = "auto") -> list[Sample]:
+    """`budget`, `temperature` and `kernel` must be the training step's (micro_batch_tokens,
+    loss.temperature, loss.kernel) for its ratio to start at exactly 1."""
     device = next(policy.parameters()).device
-    config = LossConfig(temperature=temperature, backend=backend)
+    config = LossConfig(temperature=temperature, kernel=kernel)
     logp_N = torch.cat([_token_logprobs(policy, to_device(mb, device), config)[mb.mask_N > 0]
                         for mb in agreed_micro_batches(samples, budget, pad_id, device)])
     out = []
     for s, trainer_T in zip(samples, logp_N.split([len(s.completion_ids) for s in samples])):
-        weight_T = torch.exp(trainer_T - s.old_logprobs).clamp(max=tis_clip)
-        out.append(dataclasses.replace(s, old_logprobs=trainer_T, rollout_logprobs=s.old_logprobs,
-                                       is_weight=weight_T))
+        weight_T = torch.exp(trainer_T - s.engine_logprobs).clamp(max=is_weight_clip)
+        out.append(dataclasses.replace(s, old_logprobs=trainer_T, is_weight=weight_T))
     return out
 
 

@@ -78,7 +78,7 @@ def sample_record(task, text: str, offsets: list[tuple[int, int]], scored, advan
         "blamed": [{"span": list(s), "r": r, "weight": 1.0 + (alpha - 1.0) * r}
                    for s, r in blamed.items()],
         "offsets": [list(o) for o in offsets_into_code(offsets, span)],
-        "weights": scored.credit_T.tolist(),
+        "weights": scored.credit_weight_T.tolist(),
         "context": scored.context, "reward": scored.reward, "reward_parts": scored.reward_parts,
         "advantage": advantage, "fidelity": scored.fidelity,
     }

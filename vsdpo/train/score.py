@@ -16,8 +16,9 @@ from typing import Protocol
 
 import torch
 
-from vsdpo.feedback import (best_sibling, random_statement_scores, reference_context,
-                            reward_components, statement_scores, teacher_context, token_weights)
+from vsdpo.feedback import (ContextConfig, RewardConfig, best_sibling, random_statement_scores,
+                            reference_context, reward_components, statement_scores,
+                            teacher_context, token_weights)
 from vsdpo.feedback.extract import extract_code, offsets_into_code
 from vsdpo.feedback.fidelity import content_fidelity
 from vsdpo.render import Artifact, RenderResult
@@ -32,7 +33,7 @@ class Scored:
     ok: bool                       # the code ran and rendered
     defect_kinds: list[str]        # one entry per defect found
     context: str                   # the teacher's prompt
-    credit_T: torch.Tensor         # per-token weights on the divergence, mean 1
+    credit_weight_T: torch.Tensor         # per-token weights on the divergence, mean 1
     fidelity: float | None = None  # share of the prompt's items drawn (synthetic tasks)
     result: RenderResult | None = None            # the render, for the rollout log
     reward_parts: dict[str, float] | None = None  # `reward_components`, for the rollout log
@@ -81,9 +82,12 @@ class RenderScorer:
     "random" as many others drawn per sample from `seed` and the code (the control)."""
 
     def __init__(self, pool, alpha: float, sibling: bool, teacher_sees: str = "traced",
-                 credit: str = "traced", seed: int = 0):
+                 credit: str = "traced", seed: int = 0,
+                 reward_config: RewardConfig = RewardConfig(),
+                 context_config: ContextConfig = ContextConfig()):
         self.pool, self.alpha, self.sibling, self.teacher_sees = pool, alpha, sibling, teacher_sees
         self.credit, self.seed = credit, seed
+        self.reward_config, self.context_config = reward_config, context_config
         self.references = ReferenceRenders(pool)
 
     async def score(self, tasks, completions, offsets, group_size) -> list[Scored]:
@@ -92,21 +96,22 @@ class RenderScorer:
         artifacts = [Artifact(domain=t.domain, code=code) for t, code in zip(tasks, codes)]
         results, references = await asyncio.gather(self.pool.render(artifacts),
                                                    self.references.of(tasks))
-        parts = [reward_components(t, r, reference)
+        parts = [reward_components(t, r, reference, self.reward_config)
                  for t, r, reference in zip(tasks, results, references)]
         rewards = [p["reward"] for p in parts]
         scored = []
         for i, (task, result) in enumerate(zip(tasks, results)):
             if self.teacher_sees == "reference" and task.reference_code:
-                context = reference_context(task)
+                context = reference_context(task, self.context_config)
             else:
                 sibling = self._sibling(i, codes, results, rewards, group_size)
                 context = teacher_context(task, result, sibling, code=codes[i],
-                                          traced=self.teacher_sees != "plain")
-            credit_T = token_weights(offsets_into_code(offsets[i], extracted[i][1]),
+                                          traced=self.teacher_sees != "plain",
+                                          config=self.context_config)
+            credit_weight_T = token_weights(offsets_into_code(offsets[i], extracted[i][1]),
                                      self._scores(codes[i], result, task.domain), self.alpha)
             scored.append(Scored(rewards[i], result.ok, [d.kind for d in result.defects],
-                                 context, credit_T,
+                                 context, credit_weight_T,
                                  content_fidelity(task, result, codes[i]), result, parts[i]))
         return scored
 

@@ -95,7 +95,9 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
                        mb.student_images).flatten(0, 1)[mb.student_rows_N]
     hidden_NH.retain_grad()
     weight_VH = policy.lm_head_weight  # unsharded until backward (`model.py`)
-    loss_args = (t_hidden_NH, mb.target_N, mb.credit_N, mb.adv_N, mb.old_logp_N)
+    # the fused loss takes one per-token advantage: the importance weight multiplies in here
+    loss_args = (t_hidden_NH, mb.target_N, mb.credit_weight_N, mb.adv_N * mb.is_weight_N,
+                 mb.old_logp_N)
     loss_kwargs = dict(mask=mb.mask_N, normalizer=normalizer, teacher_weight=t_weight)
     grad_kl_NH = _kl_grad(hidden_NH, weight_VH, loss_args, loss_kwargs, loss_cfg)
     loss, stats = linear_vsdpo_loss(hidden_NH, weight_VH, *loss_args, config=loss_cfg,
@@ -110,10 +112,11 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
         "tokens": float(m_N.sum()), "loss": float(loss.detach()) * normalizer,
         "divergence": float(divergence_N.sum()),
         "clipped": float(stats["clip_fraction"]) * float(m_N.sum()),
-        "blamed_tokens": float(blamed_N.sum()), "blamed_weight": float(mb.credit_N[blamed_N].sum()),
+        "blamed_tokens": float(blamed_N.sum()),
+        "blamed_weight": float(mb.credit_weight_N[blamed_N].sum()),
         "divergence_blamed": float(divergence_N[blamed_N].sum()),
         **_term_grad_sq(hidden_NH.grad.float(), grad_kl_NH, loss_cfg),
-        "mismatch": float((m_N * (stats["logprob"].detach() - mb.rollout_logp_N).abs()).sum()),
+        "mismatch": float((m_N * (stats["logprob"].detach() - mb.engine_logp_N).abs()).sum()),
         "image_tokens": _count(mb.student_ids_BL, policy.image_token_id),
         "teacher_image_tokens": _count(mb.teacher_ids_BL, policy.image_token_id),
         "teacher_s": t1 - t0, "update_s": t2 - t1,
@@ -137,9 +140,9 @@ def _blamed(mb: MicroBatch) -> torch.Tensor:
     """`[N]` bool: a token weighted above its sequence's lowest weight, the unblamed level
     (credit is renormalised per sequence, `feedback/credit.py`)."""
     row_N = mb.student_rows_N // mb.student_ids_BL.shape[1]  # the sample of each token
-    level_B = torch.full((mb.student_ids_BL.shape[0],), math.inf, device=mb.credit_N.device)
-    level_B = level_B.scatter_reduce(0, row_N, mb.credit_N, reduce="amin")
-    return (mb.credit_N > level_B[row_N]) & (mb.mask_N > 0)
+    level_B = torch.full((mb.student_ids_BL.shape[0],), math.inf, device=mb.credit_weight_N.device)
+    level_B = level_B.scatter_reduce(0, row_N, mb.credit_weight_N, reduce="amin")
+    return (mb.credit_weight_N > level_B[row_N]) & (mb.mask_N > 0)
 
 
 def _term_grad_sq(grad_NH: torch.Tensor, grad_kl_NH: torch.Tensor | None,

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from vsdpo.config import Config, ConfigError, save_config
+from vsdpo.config import Config, save_config
 from vsdpo.feedback import group_advantages, teacher_screenshot
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
@@ -74,14 +74,9 @@ class Trainer:
         self.images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
                        if is_vision_language(cfg.model.path) else None)
         # the ranks of one tensor-parallel engine sample the same prompts, then split them
-        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.backend == "vllm" else 1
+        self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.engine == "vllm" else 1
         self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
                                 self.rank // self.tp, self.world // self.tp, cfg.train.seed)
-        if (self.images and not cfg.render.screenshot
-                and any(t.domain in HTML_DOMAINS for t in self.tasks.tasks)):
-            raise ConfigError("render.screenshot is false, but a vision-language policy sees "
-                              "each page's reference render and its teacher the student's "
-                              "render: set render.screenshot = true")
         self.policy = build_policy(cfg.model, self.device,
                                    build_mesh(cfg.parallel.replicate, self.device))
         self.teacher = build_teacher(cfg, self.policy, self.device)
@@ -95,8 +90,9 @@ class Trainer:
         self.position = self.tasks.position  # of the last trained batch: what a checkpoint keeps
         self.rollouts = build_rollouts(cfg.rollout.max_staleness, self.request)
         self.spans = []  # this step's (stage, thread, start, end): bench/step.py's timeline
-        self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every, cfg.train.alpha,
-                                      cfg.rollout.group_size, self.step, self.rank)
+        self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every,
+                                      cfg.feedback.alpha, cfg.rollout.group_size, self.step,
+                                      self.rank)
         self.skipped_in_a_row = 0
         self.weights_synced = False
         self.sync_weights()
@@ -220,9 +216,9 @@ class Trainer:
             teacher_images = Images.cat([prompt_images, self.pixels(self.screenshot(s.result))])
             count = 0 if teacher_images is None else len(teacher_images.grid_I3)
             context = self.encode(teacher_prompt(self.tokenizer, s.context, count), teacher_images)
-            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_T, float(a),
-                                  prompt_images=prompt_images, teacher_images=teacher_images,
-                                  policy_version=version))
+            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_weight_T,
+                                  float(a), prompt_images=prompt_images,
+                                  teacher_images=teacher_images, policy_version=version))
         return samples
 
     def task_images(self, tasks) -> list[list]:
@@ -256,8 +252,8 @@ class Trainer:
             return samples
         loss = self.cfg.loss
         return recompute_logprobs(self.policy, samples, self.cfg.train.micro_batch_tokens,
-                                  self.tokenizer.pad_token_id, loss.temperature, r.tis_clip,
-                                  backend=loss.backend)
+                                  self.tokenizer.pad_token_id, loss.temperature, r.is_weight_clip,
+                                  kernel=loss.kernel)
 
     def sync_weights(self) -> None:
         """The new weights into every rank's engine (`weight_sync.sync_weights`)."""
@@ -303,16 +299,21 @@ class Trainer:
         pool = await self.exit_stack.enter_async_context(RenderPool(self.cfg.render))
         if any(t.domain in HTML_DOMAINS for t in self.tasks.tasks):  # no Chromium: fail now
             await pool.start_browsers()
-        f = self.cfg.feedback
-        return RenderScorer(pool, self.cfg.train.alpha, f.sibling, f.teacher_sees, f.credit,
-                            self.cfg.train.seed)
+        return build_scorer(self.cfg, pool)
+
+
+def build_scorer(cfg: Config, pool) -> RenderScorer:
+    """The render scorer of `[feedback]`, its reward and teacher-context settings included."""
+    f = cfg.feedback
+    return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit, cfg.train.seed,
+                        f.reward, f.context)
 
 
 def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
                     images: ImageProcessor | None = None) -> Generator:
-    """The rollout engine of `rollout.backend`; `group` numbers this rank's tensor-parallel
+    """The rollout engine of `rollout.engine`; `group` numbers this rank's tensor-parallel
     group; `images` is a vision-language policy's image processor."""
-    if cfg.rollout.backend == "vllm":
+    if cfg.rollout.engine == "vllm":
         from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
         return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
                              dtype=cfg.model.dtype,
