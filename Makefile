@@ -16,5 +16,5 @@ bench: setup
 	$(PY) bench/loss.py
 	$(PY) bench/render.py
 	$(PY) -m pytest bench --benchmark-enable --benchmark-json=bench/results/pytest_loss_cpu.json
-	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.backend=transformers
-	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.backend=vllm --staleness 0
+	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=transformers
+	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --staleness 0
