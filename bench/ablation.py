@@ -43,11 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation_stats import hierarchical_bootstrap, paired_difference, per_prompt  # noqa: E402
 from common import RESULTS_DIR, device_slug, run_metadata  # noqa: E402
 
+from vsdpo.apps.evaluate import sample_texts, score_samples, summarize  # noqa: E402
 from vsdpo.config import load_config  # noqa: E402
 from vsdpo.feedback.extract import extract_code  # noqa: E402
+from vsdpo.model.pretrained import resolve_model_path  # noqa: E402
 from vsdpo.train.data import build_tasks  # noqa: E402
-from vsdpo.train.evaluate import sample_texts, score_samples, summarize  # noqa: E402
-from vsdpo.train.model import exit_process, resolve_model_path  # noqa: E402
+from vsdpo.train.distributed import exit_process  # noqa: E402
 from vsdpo.train.trainer import Trainer  # noqa: E402
 
 # Each arm sets every axis it is defined on; applied after `--set`, so no override changes an

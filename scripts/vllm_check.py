@@ -48,15 +48,15 @@ from PIL import Image, ImageDraw
 from torch.distributed.tensor import DTensor
 
 from vsdpo.config import load_config
-from vsdpo.rollout import SamplingParams, cut_at
+from vsdpo.model.images import ImageProcessor, is_vision_language
+from vsdpo.model.parallelize import build_policy
+from vsdpo.model.pretrained import load_tokenizer, resolve_model_path
+from vsdpo.rollout import SamplingParams, build_generator, cut_at
 from vsdpo.rollout.vllm import engine_inputs
 from vsdpo.train.batch import Sample
-from vsdpo.train.images import ImageProcessor, is_vision_language
-from vsdpo.train.model import (build_policy, exit_process, init_distributed, load_tokenizer,
-                               resolve_model_path)
+from vsdpo.train.distributed import exit_process, init_distributed
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.recompute import recompute_logprobs
-from vsdpo.train.trainer import build_generator
 from vsdpo.train.weight_sync import sync_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))

@@ -9,14 +9,14 @@ import sys
 import pytest
 import torch
 
+from vsdpo.apps.evaluate import _sample, evaluate, format_table, summarize
 from vsdpo.cli import main
+from vsdpo.model.pretrained import load_lm, load_tokenizer
+from vsdpo.model.tiny import save_tiny_model
 from vsdpo.rollout import HFGenerator, SamplingParams
 from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.data import build_tasks
-from vsdpo.train.evaluate import _sample, evaluate, format_table, summarize
-from vsdpo.train.model import load_lm, load_tokenizer
 from vsdpo.train.prompts import student_prompt
-from vsdpo.train.tiny import save_tiny_model
 
 from handmade import tiny_config
 

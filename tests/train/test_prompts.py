@@ -10,15 +10,15 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from handmade import CONTEXT, LetterScorer, tiny_config
+from vsdpo.apps.evaluate import evaluate
+from vsdpo.model.tiny import CORPUS
 from vsdpo.render import RenderConfig, RenderPool
 from vsdpo.render.chart import ChartConfig
 from vsdpo.rollout import Completion, HFGenerator, SamplingParams
 from vsdpo.tasks import Task
 from vsdpo.train.batch import token_offsets
-from vsdpo.train.evaluate import evaluate
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.score import RenderScorer
-from vsdpo.train.tiny import CORPUS
 from vsdpo.train.trainer import Trainer
 from vsdpo.warmstart.tokenizer import train_tokenizer
 

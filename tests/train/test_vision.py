@@ -16,14 +16,15 @@ from transformers import AutoModelForImageTextToText, AutoTokenizer
 from vision_worker import grads_worker, picture, rank_batch, vision_loss
 
 from vsdpo.config import ConfigError, load_config
+from vsdpo.model.images import ImageProcessor
+from vsdpo.model.policy import Policy
+from vsdpo.model.tiny_vl import save_tiny_vl_model
 from vsdpo.rollout import HFGenerator, SamplingParams, cut_at
 from vsdpo.rollout.base import Completion
 from vsdpo.train.batch import Sample, split_micro_batches
-from vsdpo.train.images import ImageProcessor
-from vsdpo.train.model import Policy, free_port
+from vsdpo.train.distributed import free_port
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.step import train_step
-from vsdpo.train.tiny_vl import save_tiny_vl_model
 from vsdpo.train.trainer import Trainer
 from vsdpo.train.weight_sync import frozen_names, full_weights
 

@@ -8,7 +8,7 @@ costs one extra copy of the weights per rank — fine for the small models this 
 for; large models use the vLLM engine.
 
 Prompts are left-padded so every row's next token sits in the last column. A
-vision-language model's prompts carry images (`vsdpo.train.images`): each prompt's image pads
+vision-language model's prompts carry images (`vsdpo.model.images`): each prompt's image pads
 are expanded and its pixels repeated for its `n` samples, as the trainer's forward sees them,
 and `mm_token_type_ids` give the multimodal rotary positions. Log-probs are
 computed from the raw logits (`output_logits`) divided by the temperature; top-k, top-p
@@ -21,9 +21,9 @@ from collections.abc import Iterable
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from vsdpo.model.images import ImageProcessor, Images
+from vsdpo.model.load import checkpoint_names
 from vsdpo.rollout.base import Completion, SamplingParams
-from vsdpo.train.images import ImageProcessor, Images
-from vsdpo.train.load import checkpoint_names
 
 
 class HFGenerator:

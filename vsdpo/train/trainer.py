@@ -32,18 +32,19 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from vsdpo.config import Config, save_config
 from vsdpo.feedback import group_advantages, teacher_screenshot
+from vsdpo.model.images import ImageProcessor, Images, is_vision_language
+from vsdpo.model.parallelize import build_mesh, build_policy
+from vsdpo.model.pretrained import load_tokenizer, resolve_model_path
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
-from vsdpo.rollout import Generator, HFGenerator, SamplingParams, cut_at
+from vsdpo.rollout import SamplingParams, build_generator, cut_at
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import (check_same_model, latest_checkpoint, load_checkpoint,
                                     save_checkpoint)
 from vsdpo.train.data import TaskStream, build_tasks
+from vsdpo.train.distributed import init_distributed
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
-from vsdpo.train.images import ImageProcessor, Images, is_vision_language
 from vsdpo.train.metrics import MetricLogger, step_metrics
-from vsdpo.train.model import (build_mesh, build_policy, init_distributed, load_lm,
-                               load_tokenizer, resolve_model_path)
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.rollout_log import RolloutLog
@@ -307,18 +308,6 @@ def build_scorer(cfg: Config, pool) -> RenderScorer:
     f = cfg.feedback
     return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit, cfg.train.seed,
                         f.reward, f.context)
-
-
-def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
-                    images: ImageProcessor | None = None) -> Generator:
-    """The rollout engine of `rollout.engine`; `group` numbers this rank's tensor-parallel
-    group; `images` is a vision-language policy's image processor."""
-    if cfg.rollout.engine == "vllm":
-        from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
-        return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
-                             dtype=cfg.model.dtype,
-                             max_pixels=cfg.model.max_pixels if images else None)
-    return HFGenerator(load_lm(cfg.model, device), tokenizer, images)
 
 
 def build_optimizer(policy, cfg: Config):

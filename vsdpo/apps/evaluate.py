@@ -14,8 +14,8 @@ them (`aeslides/*`, no mean: their scales differ; docs/eval.md (AeSlides)). Ever
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
-engine (`rollout.engine`, `trainer.build_generator`), at the rollout temperature, so eval sees
-what training sampled; a vision-language model sees each task's reference image, as in
+engine (`rollout.engine`, `vsdpo.rollout.build_generator`), at the rollout temperature, so eval
+sees what training sampled; a vision-language model sees each task's reference image, as in
 training. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an
 exec failure, not a defect; a program that failed scores 0 on every benchmark column.
@@ -36,15 +36,14 @@ from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
+from vsdpo.model.images import ImageProcessor, is_vision_language
+from vsdpo.model.pretrained import load_tokenizer
 from vsdpo.render import Artifact, RenderPool
 from vsdpo.render.types import DEFECT_KINDS
-from vsdpo.rollout import SamplingParams
+from vsdpo.rollout import SamplingParams, build_generator
 from vsdpo.train.data import build_tasks
-from vsdpo.train.images import ImageProcessor, is_vision_language
-from vsdpo.train.model import load_tokenizer
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.score import ReferenceRenders, task_images
-from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
 # benchmark column → (domain, the `reward_components` keys averaged under it); ChartMimic's
