@@ -191,7 +191,8 @@ def eval_point(trainer: Trainer, samples: int, seed: int) -> dict:
     tasks = build_tasks(cfg.tasks, split="eval")
     with torch.random.fork_rng():
         torch.manual_seed(1000 + seed)
-        texts = sample_texts(trainer.generator, trainer.tokenizer, tasks, samples, cfg.rollout)
+        texts = sample_texts(trainer.generator, trainer.tokenizer, tasks, samples, cfg.rollout,
+                             trainer.task_images(tasks))
     tasks_N = [t for t in tasks for _ in range(samples)]
     rows = asyncio.run(score_samples(cfg, tasks_N, [extract_code(t)[0] for t in texts]))
     return {"step": trainer.step, "metrics": summarize(rows, samples), "rows": rows,
