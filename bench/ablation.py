@@ -43,11 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation_stats import hierarchical_bootstrap, paired_difference, per_prompt  # noqa: E402
 from common import RESULTS_DIR, device_slug, run_metadata  # noqa: E402
 
+from vsdpo.apps.evaluate import sample_texts, score_samples, summarize  # noqa: E402
 from vsdpo.config import load_config  # noqa: E402
 from vsdpo.feedback.extract import extract_code  # noqa: E402
+from vsdpo.model.pretrained import resolve_model_path  # noqa: E402
 from vsdpo.train.data import build_tasks  # noqa: E402
-from vsdpo.train.evaluate import sample_texts, score_samples, summarize  # noqa: E402
-from vsdpo.train.model import exit_process, resolve_model_path  # noqa: E402
+from vsdpo.train.distributed import exit_process  # noqa: E402
 from vsdpo.train.trainer import Trainer  # noqa: E402
 
 # Each arm sets every axis it is defined on; applied after `--set`, so no override changes an
@@ -190,7 +191,8 @@ def eval_point(trainer: Trainer, samples: int, seed: int) -> dict:
     tasks = build_tasks(cfg.tasks, split="eval")
     with torch.random.fork_rng():
         torch.manual_seed(1000 + seed)
-        texts = sample_texts(trainer.generator, trainer.tokenizer, tasks, samples, cfg.rollout)
+        texts = sample_texts(trainer.generator, trainer.tokenizer, tasks, samples, cfg.rollout,
+                             trainer.task_images(tasks))
     tasks_N = [t for t in tasks for _ in range(samples)]
     rows = asyncio.run(score_samples(cfg, tasks_N, [extract_code(t)[0] for t in texts]))
     return {"step": trainer.step, "metrics": summarize(rows, samples), "rows": rows,

@@ -33,8 +33,8 @@ import torch.distributed as dist
 
 from common import RESULTS_DIR, device_slug, run_metadata, write_result
 from vsdpo.config import load_config
+from vsdpo.train.distributed import exit_process, init_distributed
 from vsdpo.train.metrics import TIME_KEYS
-from vsdpo.train.model import exit_process, init_distributed
 from vsdpo.train.trainer import Trainer
 
 IMAGE_KEYS = ("image_tokens", "teacher_image_tokens")

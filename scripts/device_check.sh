@@ -111,7 +111,7 @@ run_part loss_bench "$LIMIT_BENCH" "$PY" bench/loss.py "${BENCH_ARGS[@]}" --out 
 #    (NCCL beside gloo on CUDA). The model: $DEVICE_CHECK_MODEL, else a random tiny Llama
 #    (head_dim 32: vLLM's CPU attention, in part 4, has no kernel for 16).
 MODEL=${DEVICE_CHECK_MODEL:-$WORK/tiny_model}
-[[ -n ${DEVICE_CHECK_MODEL:-} ]] || "$PY" -c "import sys; from vsdpo.train.tiny import save_tiny_model
+[[ -n ${DEVICE_CHECK_MODEL:-} ]] || "$PY" -c "import sys; from vsdpo.model.tiny import save_tiny_model
 save_tiny_model(sys.argv[1], hidden_size=128)" "$MODEL"
 TRAIN_SET+=("model.path=$MODEL" "run_dir=$WORK/run" rollout.engine=transformers
             "tasks.domains=['chart']" train.checkpoint_every=0)
@@ -139,7 +139,7 @@ if [[ -s $WORK/vllm.skipped ]]; then
     echo "== device check [$MODE]: vllm, vllm_vl skipped: $(cat "$WORK/vllm.skipped")"
 else
     run_part vllm "$LIMIT_VLLM" "$PY" scripts/vllm_check.py "$MODEL" --out "$VLLM_JSON"
-    "$PY" -c "import sys; from vsdpo.train.tiny_vl import save_tiny_vl_model
+    "$PY" -c "import sys; from vsdpo.model.tiny_vl import save_tiny_vl_model
 save_tiny_vl_model(sys.argv[1], arch='qwen3_vl')" "$WORK/tiny_vl"
     run_part vllm_vl "$LIMIT_VLLM_VL" "$PY" scripts/vllm_check.py "$WORK/tiny_vl" --out "$VLLM_VL_JSON"
 fi

@@ -19,9 +19,11 @@ import torch.distributed as dist
 from torch.distributed.tensor import DTensor, Replicate
 
 from vsdpo.config import ModelConfig
+from vsdpo.model.parallelize import build_policy
+from vsdpo.model.pretrained import load_lm, resolve_model_path
 from vsdpo.train import weight_sync
+from vsdpo.train.distributed import init_distributed
 from vsdpo.train.metrics import reduce_over_ranks
-from vsdpo.train.model import build_policy, init_distributed, load_lm, resolve_model_path
 
 
 def old_gather(param: torch.Tensor) -> torch.Tensor:

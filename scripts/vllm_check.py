@@ -48,15 +48,15 @@ from PIL import Image, ImageDraw
 from torch.distributed.tensor import DTensor
 
 from vsdpo.config import load_config
-from vsdpo.rollout import SamplingParams, cut_at
+from vsdpo.model.inputs import VisionLanguageInputs, build_inputs
+from vsdpo.model.parallelize import build_policy
+from vsdpo.model.pretrained import load_tokenizer, resolve_model_path
+from vsdpo.rollout import SamplingParams, build_generator, cut_at
 from vsdpo.rollout.vllm import engine_inputs
 from vsdpo.train.batch import Sample
-from vsdpo.train.images import ImageProcessor, is_vision_language
-from vsdpo.train.model import (build_policy, exit_process, init_distributed, load_tokenizer,
-                               resolve_model_path)
+from vsdpo.train.distributed import exit_process, init_distributed
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.recompute import recompute_logprobs
-from vsdpo.train.trainer import build_generator
 from vsdpo.train.weight_sync import sync_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -82,12 +82,13 @@ def main() -> None:
     cfg = load_config(None, [f"model.path='{resolve_model_path(args.model)}'",
                              f"model.dtype='{dtype}'", f"model.max_pixels={MAX_PIXELS}",
                              "rollout.engine='vllm'"])
-    tokenizer = load_tokenizer(cfg.model)
-    images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
-              if is_vision_language(cfg.model.path) else None)
+    inputs = build_inputs(cfg.model, load_tokenizer(cfg.model))
+    tokenizer = inputs.tokenizer
+    # this check compares the engine's image tokens with the trainer processor's: it asks
+    images = inputs.processor if isinstance(inputs, VisionLanguageInputs) else None
     policy = build_policy(cfg.model, device)
     t0 = time.perf_counter()
-    generator = build_generator(cfg, tokenizer, device, 0, images)
+    generator = build_generator(cfg, inputs, device, 0)
     engine_s = time.perf_counter() - t0
     bucket = cfg.rollout.weight_bucket_mb << 20
     pictures = [[_picture("crimson", (640, 360))], [_picture("navy", (300, 520))]] if images else None

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vsdpo.train.tiny import save_tiny_model
+from vsdpo.model.tiny import save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = ["grpo", "sdpo", "visual_sdpo", "random_credit", "opsd", "one_step_off"]

@@ -19,16 +19,12 @@ LAYERS = [
     {"vsdpo.tasks"},
     {"vsdpo.feedback"},
     {"vsdpo.warmstart", "vsdpo.config"},
+    {"vsdpo.model"},
     {"vsdpo.rollout"},
     {"vsdpo.train"},
+    {"vsdpo.apps"},
     {"vsdpo.cli"},
 ]
-KNOWN_UP_ARROWS = {  # (importer, imported module)
-    # issue 25: rollout -> train, moved after the #24 merge
-    ("vsdpo.rollout.hf", "vsdpo.train.images"),
-    ("vsdpo.rollout.hf", "vsdpo.train.load"),
-    ("vsdpo.rollout.vllm", "vsdpo.train.model"),
-}
 
 
 def modules() -> dict[str, Path]:
@@ -109,12 +105,7 @@ def test_every_part_has_a_layer():
 
 
 def test_imports_point_down_the_layers():
-    assert up_arrows(graph()) - KNOWN_UP_ARROWS == set()
-
-
-def test_the_known_up_arrows_still_exist():
-    """An exception that no longer happens leaves the list."""
-    assert KNOWN_UP_ARROWS - up_arrows(graph()) == set()
+    assert up_arrows(graph()) == set()
 
 
 def test_no_module_import_cycle():

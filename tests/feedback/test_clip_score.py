@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
+from vsdpo.apps.evaluate import score_samples
 from vsdpo.config import Config
 from vsdpo.feedback.clip_score import ClipScorer, masked_screenshot
 from vsdpo.render import Artifact, RenderConfig, render
 from vsdpo.render.types import RenderResult
 from vsdpo.tasks.task import Task
-from vsdpo.train.evaluate import score_samples
 
 PAGE = ('<body style="margin:0;background:#fff"><div style="margin:40px;width:400px;height:200px;'
         'background:#2a6"></div><p style="margin:40px;font:20px monospace">{text}</p></body>')

@@ -7,13 +7,13 @@ import asyncio
 import numpy as np
 import pytest
 
+from vsdpo.apps.evaluate import score_samples
 from vsdpo.config import Config
 from vsdpo.feedback.design2code_metrics import (Block, block_scores, design2code_scores,
                                                 page_blocks)
 from vsdpo.render import Artifact, RenderConfig, render
 from vsdpo.render.types import Element, RenderResult
 from vsdpo.tasks.task import Task
-from vsdpo.train.evaluate import score_samples
 
 BLACK = np.zeros(3)
 

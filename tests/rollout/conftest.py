@@ -1,6 +1,6 @@
 import pytest
 
-from vsdpo.train.tiny import save_tiny_model
+from vsdpo.model.tiny import save_tiny_model
 
 
 @pytest.fixture(scope="session")

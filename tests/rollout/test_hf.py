@@ -3,6 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from vsdpo.model.inputs import TextInputs
 from vsdpo.rollout import HFGenerator, SamplingParams
 from vsdpo.warmstart.tokenizer import format_prompt
 
@@ -10,7 +11,8 @@ PROMPTS = [format_prompt("a bar chart"), format_prompt("a web page with a much l
 
 
 def _generator(path):
-    return HFGenerator(AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+    return HFGenerator(AutoModelForCausalLM.from_pretrained(path),
+                       TextInputs(AutoTokenizer.from_pretrained(path)))
 
 
 def _forward_logprobs(gen, prompt, completion, temperature):

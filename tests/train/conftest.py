@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from vsdpo.train.model import free_port
-from vsdpo.train.tiny import save_tiny_model
+from vsdpo.model.tiny import save_tiny_model
+from vsdpo.train.distributed import free_port
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ import torch.distributed as dist
 
 from vsdpo.train.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint,
                                     save_checkpoint)
+from vsdpo.train.distributed import init_distributed
 from vsdpo.train.faults import naming_dead_ranks
-from vsdpo.train.model import init_distributed
 
 
 def dead(rank: int, out: Path, timeout_s: float, model_dir: str) -> None:
@@ -54,7 +54,7 @@ def checkpoint(rank: int, out: Path, timeout_s: float, model_dir: str) -> None:
     """Rank 1 alone may not write more than 4 KB per file (`RLIMIT_FSIZE`: the kernel
     answers 'File too large'), so its shard of the second checkpoint fails half-way."""
     from vsdpo.config import ModelConfig
-    from vsdpo.train.model import build_policy
+    from vsdpo.model.parallelize import build_policy
     from vsdpo.train.teacher import Teacher
     policy = build_policy(ModelConfig(path=model_dir), torch.device("cpu"))
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)

@@ -66,7 +66,7 @@ def _join_group(rank, world, port):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    from vsdpo.train.model import init_distributed
+    from vsdpo.train.distributed import init_distributed
     init_distributed()
 
 
@@ -74,7 +74,7 @@ def _train(model_dir, run_dir, overrides):
     """Trains the run, then ends the process (`exit_process`)."""
     import torch.distributed as dist
 
-    from vsdpo.train.model import exit_process
+    from vsdpo.train.distributed import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
     trainer = Trainer(cfg, scorer=LetterScorer(cfg.feedback.alpha))
@@ -105,7 +105,7 @@ def run_single(model_dir, run_dir, kill_at, *overrides):
     """A whole single-process run (the body of the kill-and-resume subprocesses)."""
     import torch.distributed as dist
 
-    from vsdpo.train.model import exit_process
+    from vsdpo.train.distributed import exit_process
     from vsdpo.train.trainer import Trainer
     cfg = tiny_config(model_dir, run_dir, *overrides)
     trainer = Trainer(cfg, scorer=KillingScorer(cfg.feedback.alpha, kill_at))
@@ -138,7 +138,7 @@ def save_sharded_gradients(model_dir, out_path):
 
     from kernels import LossConfig
     from vsdpo.config import ModelConfig
-    from vsdpo.train.model import build_policy
+    from vsdpo.model.parallelize import build_policy
     from vsdpo.train.step import accumulate_gradients
     from vsdpo.train.teacher import Teacher
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -160,8 +160,8 @@ def save_weight_stream(model_dir, out_path):
     from torch._C._distributed_c10d import _get_work_registry_size
 
     from vsdpo.config import ModelConfig
+    from vsdpo.model.parallelize import build_policy
     from vsdpo.train import weight_sync
-    from vsdpo.train.model import build_policy
     policy = build_policy(ModelConfig(path=str(model_dir)), torch.device("cpu"))
     gather, in_flight = weight_sync._gather, [0]
 
@@ -204,7 +204,7 @@ def start_single(model_dir, run_dir, kill_at, *overrides) -> subprocess.Popen:
     args = ", ".join(repr(o) for o in ("train.steps=4", "train.checkpoint_every=2", *overrides))
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from handmade import run_single; "
             f"run_single(sys.argv[2], sys.argv[3], int(sys.argv[4]), {args})")
-    from vsdpo.train.model import free_port
+    from vsdpo.train.distributed import free_port
     env = os.environ | {"MASTER_PORT": str(free_port()), "MASTER_ADDR": "127.0.0.1",
                         "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parent),

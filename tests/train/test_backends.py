@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from vsdpo.train import model
+from vsdpo.model.pretrained import attention_implementation
+from vsdpo.train.distributed import init_distributed
 from vsdpo.train.metrics import reduce_over_ranks
 
 
@@ -30,7 +31,7 @@ def test_the_cuda_group_has_a_cpu_backend_beside_nccl(monkeypatch):
     precision = torch.get_float32_matmul_precision()
     try:
         with pytest.raises(_Captured):
-            model.init_distributed()
+            init_distributed()
     finally:
         torch.set_float32_matmul_precision(precision)  # init_distributed enables TF32
     assert calls[0][0] == ("cpu:gloo,cuda:nccl",)
@@ -50,4 +51,4 @@ def test_metrics_reduce_as_cpu_tensors_in_the_gloo_group(process_group):
     ("cpu", torch.bfloat16, True, "sdpa"),
 ])
 def test_flash_attention_only_for_half_precision_on_cuda(device_type, dtype, has_fa2, expected):
-    assert model.attention_implementation(device_type, dtype, has_fa2) == expected
+    assert attention_implementation(device_type, dtype, has_fa2) == expected

@@ -4,7 +4,7 @@ GPU (`device_id`) and fp32 matmuls may use TF32."""
 import torch
 import torch.distributed as dist
 
-from vsdpo.train import model
+from vsdpo.train import distributed
 
 
 def test_on_cuda_the_group_is_bound_to_the_local_gpu_and_tf32_is_on(monkeypatch):
@@ -16,13 +16,13 @@ def test_on_cuda_the_group_is_bound_to_the_local_gpu_and_tf32_is_on(monkeypatch)
                         lambda backend, **options: calls.update(backend=backend, **options))
     monkeypatch.setattr(dist, "get_rank", lambda: 1)
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    monkeypatch.setattr(model, "register_rank", lambda rank: None)
+    monkeypatch.setattr(distributed, "register_rank", lambda rank: None)
     for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT="1", RANK="1", WORLD_SIZE="2",
                             LOCAL_RANK="1").items():
         monkeypatch.setenv(name, value)
     precision = torch.get_float32_matmul_precision()
     try:
-        assert model.init_distributed() == (1, 2, torch.device("cuda", 1))
+        assert distributed.init_distributed() == (1, 2, torch.device("cuda", 1))
         assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(precision)

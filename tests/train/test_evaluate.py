@@ -9,14 +9,15 @@ import sys
 import pytest
 import torch
 
+from vsdpo.apps.evaluate import _sample, evaluate, format_table, summarize
 from vsdpo.cli import main
+from vsdpo.model.pretrained import load_lm, load_tokenizer
+from vsdpo.model.tiny import save_tiny_model
+from vsdpo.model.inputs import TextInputs
 from vsdpo.rollout import HFGenerator, SamplingParams
 from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.data import build_tasks
-from vsdpo.train.evaluate import _sample, evaluate, format_table, summarize
-from vsdpo.train.model import load_lm, load_tokenizer
 from vsdpo.train.prompts import student_prompt
-from vsdpo.train.tiny import save_tiny_model
 
 from handmade import tiny_config
 
@@ -59,7 +60,7 @@ def test_one_sample_per_task_draws_what_the_previous_evaluator_drew(tiny_model_d
     tasks = build_tasks(cfg.tasks, split="eval")
     # the evaluator before `--samples`: transformers on the CPU, 16 prompts per call
     tokenizer = load_tokenizer(cfg.model)
-    generator = HFGenerator(load_lm(cfg.model, torch.device("cpu")), tokenizer)
+    generator = HFGenerator(load_lm(cfg.model, torch.device("cpu")), TextInputs(tokenizer))
     sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.max_new_tokens)
     torch.manual_seed(cfg.train.seed)
     before = []

@@ -187,7 +187,7 @@ def test_exit_process_runs_atexit_and_flushes_but_never_finalizes(tmp_path):
     C++ destructor (`terminate called without an active exception`, seen 1 in 20 SIGTERM
     runs before); `exit_process` must skip it and lose no output."""
     code = ("import atexit, sys\n"
-            "from vsdpo.train.model import exit_process\n"
+            "from vsdpo.train.distributed import exit_process\n"
             "class Witness:\n"
             "    def __del__(self): print('finalized', flush=True)\n"
             "witness = Witness()\n"

@@ -23,7 +23,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      get_optimizer_state_dict)
 
 from handmade import LetterScorer, _join_group, fixed_samples, tiny_config
-from vsdpo.train.model import free_port
+from vsdpo.train.distributed import free_port
 from vsdpo.train.trainer import Trainer
 
 WORLD = 4
@@ -53,7 +53,7 @@ def _full_state(trainer: Trainer) -> dict:
 def _save_worker(rank, port, model_dir, out_dir):
     """2 ranks, FSDP: one step (AdamW moments and the EMA teacher move), checkpointed; rank 0
     keeps the state the checkpoint holds."""
-    from vsdpo.train.model import exit_process
+    from vsdpo.train.distributed import exit_process
     _join_group(rank, 2, port)
     trainer = _trainer(model_dir, Path(out_dir) / "run", "train.steps=1")
     trainer.train()
@@ -69,7 +69,8 @@ def _four_rank_worker(rank, port, model_dir, out_dir):
     checkpoint resumed in both layouts, each training one more step."""
     from kernels import LossConfig
     from vsdpo.config import ModelConfig
-    from vsdpo.train.model import build_mesh, build_policy, exit_process
+    from vsdpo.model.parallelize import build_mesh, build_policy
+    from vsdpo.train.distributed import exit_process
     from vsdpo.train.step import accumulate_gradients
     from vsdpo.train.teacher import Teacher
     _join_group(rank, WORLD, port)

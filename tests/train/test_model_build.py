@@ -6,7 +6,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from vsdpo.config import load_config
-from vsdpo.train.model import build_policy
+from vsdpo.model.parallelize import build_policy
 
 
 def test_rope_buffers_are_the_cpu_builds_when_init_weights_leaves_them(

@@ -19,7 +19,7 @@ import pytest
 
 from vsdpo.config import ConfigError
 from vsdpo.train.checkpoint import latest_checkpoint
-from vsdpo.train.model import check_restartable_launch, free_port
+from vsdpo.train.distributed import check_restartable_launch, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["rollout.prompts_per_step=1", "rollout.group_size=2", "rollout.max_new_tokens=32",

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from handmade import start_single, train_worker, wait_single
 from vsdpo.config import ConfigError, load_config
-from vsdpo.train.model import free_port
+from vsdpo.train.distributed import free_port
 
 ONE_STEP_OFF = ("rollout.max_staleness=1", "train.log_rollouts_every=1")
 

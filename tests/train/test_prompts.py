@@ -10,15 +10,16 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from handmade import CONTEXT, LetterScorer, tiny_config
+from vsdpo.apps.evaluate import evaluate
+from vsdpo.model.tiny import CORPUS
 from vsdpo.render import RenderConfig, RenderPool
 from vsdpo.render.chart import ChartConfig
+from vsdpo.model.inputs import TextInputs
 from vsdpo.rollout import Completion, HFGenerator, SamplingParams
 from vsdpo.tasks import Task
 from vsdpo.train.batch import token_offsets
-from vsdpo.train.evaluate import evaluate
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.score import RenderScorer
-from vsdpo.train.tiny import CORPUS
 from vsdpo.train.trainer import Trainer
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
@@ -93,7 +94,7 @@ def test_rollouts_of_a_chat_template_model_end_at_im_end(chat_model_dir):
     tok = AutoTokenizer.from_pretrained(chat_model_dir)
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
     assert tok.eos_token_id == im_end
-    generator = HFGenerator(LlamaForCausalLM.from_pretrained(chat_model_dir), tok)
+    generator = HFGenerator(LlamaForCausalLM.from_pretrained(chat_model_dir), TextInputs(tok))
     torch.manual_seed(0)
     completions = generator.generate([student_prompt(tok, "a bar chart")], 16,
                                      SamplingParams(temperature=1.0, max_new_tokens=8))

@@ -7,9 +7,9 @@ from transformers import AutoModelForCausalLM
 
 from kernels import LossConfig
 from vsdpo.config import ModelConfig
+from vsdpo.model.parallelize import build_policy
 from vsdpo.train import step
 from vsdpo.train.batch import collate
-from vsdpo.train.model import build_policy
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.teacher import Teacher
 from vsdpo.train.weight_sync import full_weights

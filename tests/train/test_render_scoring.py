@@ -5,7 +5,7 @@ rewards, feedback contexts, the metric table — not that anything improves."""
 import json
 from pathlib import Path
 
-from vsdpo.train.evaluate import evaluate, format_table
+from vsdpo.apps.evaluate import evaluate, format_table
 from vsdpo.train.trainer import Trainer
 
 from handmade import tiny_config

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from vsdpo.apps.report import visible
 from vsdpo.cli import main
 from vsdpo.render.browser import LAUNCH_ARGS, find_chromium
 from vsdpo.render.types import Defect, RenderResult
 from vsdpo.rollout import Completion
 from vsdpo.tasks import Task
-from vsdpo.train.report import visible
 from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import Scored
 from vsdpo.train.trainer import Trainer
@@ -133,7 +133,7 @@ def _visible_tokens(offsets: list[list[int]]) -> list[int]:
 
 
 def test_the_eval_table_shows_each_value_with_its_interval(tmp_path):
-    from vsdpo.train.report import eval_html
+    from vsdpo.apps.report import eval_html
     (tmp_path / "eval.json").write_text(json.dumps({
         "before": {"reward": 0.5, "reward@lo": 0.25, "reward@hi": 0.75, "prompts": 4},
         "after": {"reward": 0.625, "reward@lo": 0.5, "reward@hi": 0.75}}))

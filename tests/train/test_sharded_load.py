@@ -1,4 +1,4 @@
-"""The sharded load (`vsdpo/train/load.py`) on two gloo ranks: bitwise the weights, buffers
+"""The sharded load (`vsdpo/model/load.py`) on two gloo ranks: bitwise the weights, buffers
 and logits of `from_pretrained`, for the policy and the EMA teacher, from single-file,
 multi-file and tied checkpoints; and a peak host memory per rank near its own shards.
 """
@@ -15,7 +15,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
 from vsdpo.config import ModelConfig, load_config
-from vsdpo.train.model import free_port
+from vsdpo.train.distributed import free_port
 
 LAYOUTS = ("single", "multi_file", "tied")
 WORLD = 2
@@ -25,7 +25,7 @@ def _join_group(rank: int, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
     torch.set_num_threads(1)
-    from vsdpo.train.model import init_distributed
+    from vsdpo.train.distributed import init_distributed
     init_distributed()
 
 
@@ -33,7 +33,8 @@ def _load_worker(rank, port, dirs, out_dir):
     """Per layout: the policy's and the EMA teacher's gathered state dicts, the policy's
     buffers and tie, and logits of one padded batch beside `from_pretrained`'s."""
     _join_group(rank, port)
-    from vsdpo.train.model import build_policy, exit_process
+    from vsdpo.model.parallelize import build_policy
+    from vsdpo.train.distributed import exit_process
     from vsdpo.train.teacher import build_teacher
     out = {}
     for layout, model_dir in dirs.items():
@@ -121,7 +122,10 @@ def _status_bytes(field: str) -> int:
 def _peak_worker(rank, port, warm_dir, model_dir, path, out_dir):
     """The peak RSS increase of one build (`path`: "sharded" or the old "full" load)."""
     _join_group(rank, port)
-    from vsdpo.train.model import Policy, build_policy, exit_process, load_lm, parallelize
+    from vsdpo.model.parallelize import build_policy, parallelize
+    from vsdpo.model.policy import Policy
+    from vsdpo.model.pretrained import load_lm
+    from vsdpo.train.distributed import exit_process
     cpu = torch.device("cpu")
     build_policy(ModelConfig(path=warm_dir), cpu)  # imports and first allocations
     gc.collect()

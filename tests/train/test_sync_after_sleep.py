@@ -5,7 +5,7 @@ after every sync, a frozen part included, not only after the first."""
 import torch
 
 from vsdpo.config import ModelConfig, load_config
-from vsdpo.train.model import build_policy
+from vsdpo.model.parallelize import build_policy
 from vsdpo.train.trainer import Trainer
 from vsdpo.train.weight_sync import full_weights
 

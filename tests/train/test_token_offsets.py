@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from vsdpo.model.tiny import CORPUS
 from vsdpo.train.batch import decoded_ends, token_offsets
-from vsdpo.train.tiny import CORPUS
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
 TEXT = "plt.bar(x, y)  # héllo 世界 🎉 done\n"

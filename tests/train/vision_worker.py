@@ -21,7 +21,7 @@ def rank_batch(model_dir: str, rank: int):
     """`(ids_BL, mask_BL, images)` of one rank: two image prompts, or two text prompts."""
     from transformers import AutoTokenizer
 
-    from vsdpo.train.images import ImageProcessor, Images
+    from vsdpo.model.images import ImageProcessor, Images
     from vsdpo.train.prompts import student_prompt
     tok = AutoTokenizer.from_pretrained(model_dir)
     processor = ImageProcessor(model_dir, max_pixels=28 * 28 * 16)
@@ -56,7 +56,8 @@ def grads_worker(rank, world, port, model_dir, out_dir, freeze_vision):
     from torch.distributed.tensor import DTensor
 
     from vsdpo.config import ModelConfig
-    from vsdpo.train.model import build_policy, exit_process, init_distributed
+    from vsdpo.model.parallelize import build_policy
+    from vsdpo.train.distributed import exit_process, init_distributed
     _, _, device = init_distributed()
     policy = build_policy(ModelConfig(path=model_dir, freeze_vision=freeze_vision,
                                       activation_checkpointing=not freeze_vision), device)

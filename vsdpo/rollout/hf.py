@@ -8,7 +8,7 @@ costs one extra copy of the weights per rank — fine for the small models this 
 for; large models use the vLLM engine.
 
 Prompts are left-padded so every row's next token sits in the last column. A
-vision-language model's prompts carry images (`vsdpo.train.images`): each prompt's image pads
+vision-language model's prompts carry images (`vsdpo.model.inputs`): each prompt's image pads
 are expanded and its pixels repeated for its `n` samples, as the trainer's forward sees them,
 and `mm_token_type_ids` give the multimodal rotary positions. Log-probs are
 computed from the raw logits (`output_logits`) divided by the temperature; top-k, top-p
@@ -19,21 +19,21 @@ distribution.
 from collections.abc import Iterable
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import GenerationConfig, PreTrainedModel
 
+from vsdpo.model.images import Images
+from vsdpo.model.inputs import PolicyInputs
+from vsdpo.model.load import checkpoint_names
 from vsdpo.rollout.base import Completion, SamplingParams
-from vsdpo.train.images import ImageProcessor, Images
-from vsdpo.train.load import checkpoint_names
 
 
 class HFGenerator:
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 images: ImageProcessor | None = None):
+    def __init__(self, model: PreTrainedModel, inputs: PolicyInputs):
         self.model = model.eval()
         self.dtype = model.dtype
         self.keeps_weights = True
-        self.tokenizer = tokenizer
-        self.images = images
+        self.tokenizer = inputs.tokenizer
+        self.inputs = inputs
         self.param_of = {stored: key for key, stored in checkpoint_names(model).items()}
 
     @torch.no_grad()
@@ -50,11 +50,7 @@ class HFGenerator:
             mask_BP[b, ids_BP.shape[1] - len(row):] = 1
         ids_BP, mask_BP = ids_BP.repeat_interleave(n, 0), mask_BP.repeat_interleave(n, 0)
         device = self.model.device
-        extra = {}
-        if vision is not None:
-            extra = {"pixel_values": vision.pixels_PD.to(device),
-                     "image_grid_thw": vision.grid_I3.to(device),
-                     "mm_token_type_ids": (ids_BP == self.images.image_token_id).int().to(device)}
+        extra = {k: v.to(device) for k, v in self.inputs.generate_kwargs(ids_BP, vision).items()}
         out = self.model.generate(
             input_ids=ids_BP.to(device), attention_mask=mask_BP.to(device),
             generation_config=self._generation_config(sampling), **extra)
@@ -83,11 +79,8 @@ class HFGenerator:
     def _encode(self, prompts: list[str], images: list[list] | None
                 ) -> tuple[list[list[int]], list[Images | None]]:
         """Each prompt's ids (image pads expanded) and its images' pixels."""
-        ids = self.tokenizer(prompts, add_special_tokens=False).input_ids
-        if self.images is None:
-            return ids, [None] * len(prompts)
-        per_prompt = [self.images(list(imgs)) for imgs in images or [[] for _ in prompts]]
-        return [self.images.expand(p, v) for p, v in zip(ids, per_prompt)], per_prompt
+        per_prompt = [self.inputs.pixels(list(imgs)) for imgs in images or [[] for _ in prompts]]
+        return [self.inputs.encode(p, v) for p, v in zip(prompts, per_prompt)], per_prompt
 
     def close(self) -> None:
         self.model = None  # the copy's memory goes now, not with the trainer

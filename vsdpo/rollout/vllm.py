@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 
 from vsdpo.config import VLLMConfig
+from vsdpo.model.pretrained import parameter_checkpoint_names
 from vsdpo.rollout.base import Completion, SamplingParams
-from vsdpo.train.model import parameter_checkpoint_names
 
 
 def cpu_unsupported_reason() -> str | None:

@@ -16,8 +16,8 @@ from typing import NoReturn
 import torch.distributed as dist
 
 from vsdpo.config import Config, ConfigError, add_config_args, load_config
+from vsdpo.train.distributed import exit_process
 from vsdpo.train.faults import naming_dead_ranks
-from vsdpo.train.model import exit_process
 from vsdpo.train.trainer import Trainer
 
 _RANK_ZERO_GRACE_S = 60.0  # at most this long for rank 0 to report the same mistake

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vsdpo.train.images import Images
+from vsdpo.model.images import Images
 
 
 @dataclass

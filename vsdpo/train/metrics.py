@@ -64,7 +64,7 @@ def step_metrics(scored, sums: dict, times: dict, lr: float, staleness: int) -> 
         out["divergence_blamed"] = c["divergence_blamed"] / blamed
     if unblamed:
         out["divergence_unblamed"] = (c["divergence"] - c["divergence_blamed"]) / unblamed
-    if c["image_tokens"]:  # a vision-language policy: image tokens in the student / teacher rows
+    if c["image_tokens"]:  # rows that held images: their tokens in the student / teacher rows
         out |= {"image_tokens": int(c["image_tokens"]),
                 "teacher_image_tokens": int(c["teacher_image_tokens"])}
     out |= {f"time/{k}": t[k] for k in TIME_KEYS}

@@ -8,7 +8,7 @@ trained on (`vsdpo.warmstart.tokenizer`), byte for byte. This is the one place t
 
 A vision-language policy's prompts hold `images` image slots ahead of the text: `image`
 content parts of the chat template, or Qwen's `<|vision_start|><|image_pad|><|vision_end|>`
-markers for the tiny VL tokenizer. `vsdpo.train.images` expands each pad to its image's tokens.
+markers for the tiny VL tokenizer. `vsdpo.model.images` expands each pad to its image's tokens.
 
 Generation stops at the tokenizer's `eos_token`; for Qwen2.5 instruct that is `<|im_end|>`,
 the end of the assistant turn.

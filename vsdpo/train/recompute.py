@@ -21,8 +21,8 @@ import dataclasses
 import torch
 
 from kernels import LossConfig, linear_vsdpo_loss
+from vsdpo.model.policy import Policy
 from vsdpo.train.batch import MicroBatch, Sample
-from vsdpo.train.model import Policy
 from vsdpo.train.step import agreed_micro_batches, to_device
 
 

@@ -27,8 +27,8 @@ import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 
 from kernels import LossConfig, linear_vsdpo_loss
+from vsdpo.model.policy import Policy
 from vsdpo.train.batch import MicroBatch, Sample, empty_micro_batch, split_micro_batches
-from vsdpo.train.model import Policy
 from vsdpo.train.teacher import Teacher
 
 STAT_KEYS = ("tokens", "divergence", "clipped", "loss", "blamed_tokens", "blamed_weight",
@@ -94,7 +94,7 @@ def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
     hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL,
                        mb.student_images).flatten(0, 1)[mb.student_rows_N]
     hidden_NH.retain_grad()
-    weight_VH = policy.lm_head_weight  # unsharded until backward (`model.py`)
+    weight_VH = policy.lm_head_weight  # unsharded until backward (`vsdpo/model/policy.py`)
     # the fused loss takes one per-token advantage: the importance weight multiplies in here
     loss_args = (t_hidden_NH, mb.target_N, mb.credit_weight_N, mb.adv_N * mb.is_weight_N,
                  mb.old_logp_N)

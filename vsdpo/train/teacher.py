@@ -15,8 +15,9 @@ import torch
 from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
 from vsdpo.config import Config
-from vsdpo.train.images import Images
-from vsdpo.train.model import Policy, build_policy
+from vsdpo.model.images import Images
+from vsdpo.model.parallelize import build_policy
+from vsdpo.model.policy import Policy
 
 
 class Teacher:

@@ -31,23 +31,24 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from vsdpo.config import Config, save_config
-from vsdpo.feedback import group_advantages, teacher_screenshot
+from vsdpo.model.inputs import build_inputs
+from vsdpo.model.parallelize import build_mesh, build_policy
+from vsdpo.model.pretrained import load_tokenizer, resolve_model_path
 from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
-from vsdpo.rollout import Generator, HFGenerator, SamplingParams, cut_at
+from vsdpo.rollout import SamplingParams, build_generator, cut_at
 from vsdpo.train.batch import Sample, token_offsets
 from vsdpo.train.checkpoint import (check_same_model, latest_checkpoint, load_checkpoint,
                                     save_checkpoint)
 from vsdpo.train.data import TaskStream, build_tasks
+from vsdpo.train.distributed import init_distributed
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
-from vsdpo.train.images import ImageProcessor, Images, is_vision_language
 from vsdpo.train.metrics import MetricLogger, step_metrics
-from vsdpo.train.model import (build_mesh, build_policy, init_distributed, load_lm,
-                               load_tokenizer, resolve_model_path)
-from vsdpo.train.prompts import student_prompt, teacher_prompt
+from vsdpo.train.prompts import student_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.rollouts import Batch, build_rollouts
+from vsdpo.train.samples import make_samples
 from vsdpo.train.score import RenderScorer, Scorer
 from vsdpo.train.step import train_step
 from vsdpo.train.teacher import build_teacher
@@ -71,8 +72,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.toml")
         self.tokenizer = load_tokenizer(cfg.model)
-        self.images = (ImageProcessor(cfg.model.path, cfg.model.max_pixels)
-                       if is_vision_language(cfg.model.path) else None)
+        self.inputs = build_inputs(cfg.model, self.tokenizer, cfg.feedback.screenshot)
         # the ranks of one tensor-parallel engine sample the same prompts, then split them
         self.tp = cfg.rollout.vllm.tensor_parallel_size if cfg.rollout.engine == "vllm" else 1
         self.tasks = TaskStream(build_tasks(cfg.tasks), cfg.rollout.prompts_per_step * self.tp,
@@ -81,8 +81,7 @@ class Trainer:
                                    build_mesh(cfg.parallel.replicate, self.device))
         self.teacher = build_teacher(cfg, self.policy, self.device)
         self.optimizer, self.scheduler = build_optimizer(self.policy, cfg)
-        self.generator = build_generator(cfg, self.tokenizer, self.device, self.rank // self.tp,
-                                         self.images)
+        self.generator = build_generator(cfg, self.inputs, self.device, self.rank // self.tp)
         self.loop = asyncio.new_event_loop()
         self.exit_stack = contextlib.AsyncExitStack()
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
@@ -191,8 +190,7 @@ class Trainer:
         prompts = [student_prompt(self.tokenizer, t.prompt, len(i)) for t, i in zip(tasks, images)]
         completions = self.generator.generate(prompts, g, sampling, images=images)
         completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
-        if self.images is not None:
-            completions = [cut_at(c, self.images.marker_ids, self.tokenizer) for c in completions]
+        completions = [cut_at(c, self.inputs.stop_ids, self.tokenizer) for c in completions]
         offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
         return [tasks[c.prompt_index] for c in completions], completions, offsets
 
@@ -202,47 +200,16 @@ class Trainer:
 
     def make_samples(self, tasks_N, completions, scored, version: int) -> list[Sample]:
         """`version`: the optimizer steps of the weights that sampled the completions."""
-        adv_N = group_advantages([s.reward for s in scored], self.cfg.rollout.group_size,
-                                 scale_by_std=self.cfg.feedback.scale_by_std)
         tasks = list({t.id: t for t in tasks_N}.values())  # a group shares its prompt and image
-        prompts = {}
-        for task, images in zip(tasks, self.task_images(tasks)):
-            pixels = self.pixels(images)
-            text = student_prompt(self.tokenizer, task.prompt, len(images))
-            prompts[task.id] = self.encode(text, pixels), pixels
-        samples = []
-        for task, c, s, a in zip(tasks_N, completions, scored, adv_N):
-            prompt, prompt_images = prompts[task.id]
-            teacher_images = Images.cat([prompt_images, self.pixels(self.screenshot(s.result))])
-            count = 0 if teacher_images is None else len(teacher_images.grid_I3)
-            context = self.encode(teacher_prompt(self.tokenizer, s.context, count), teacher_images)
-            samples.append(Sample(prompt, context, c.token_ids, c.logprobs, s.credit_weight_T,
-                                  float(a), prompt_images=prompt_images,
-                                  teacher_images=teacher_images, policy_version=version))
-        return samples
+        images = dict(zip([t.id for t in tasks], self.task_images(tasks)))
+        return make_samples(self.inputs, tasks_N, completions, scored, images,
+                            self.cfg.rollout.group_size, self.cfg.feedback.scale_by_std, version)
 
     def task_images(self, tasks) -> list[list]:
-        """A vision-language student's images of each task (its reference image, or none);
-        no images for a text policy."""
-        if self.images is None:
-            return [[] for _ in tasks]
-        found = self.loop.run_until_complete(self.scorer.task_images(tasks))
-        return [[] if image is None else [image] for image in found]
-
-    def screenshot(self, result) -> list:
-        """A vision-language teacher sees the student's render (none when the code failed)."""
-        if self.images is None or result is None or self.cfg.feedback.screenshot == "none":
-            return []
-        shot = teacher_screenshot(result, boxed=self.cfg.feedback.screenshot == "boxed")
-        return [] if shot is None else [shot]
-
-    def pixels(self, images: list) -> Images | None:
-        return None if self.images is None else self.images(images)
-
-    def encode(self, text: str, pixels: Images | None) -> list[int]:
-        """Token ids, each image pad expanded to its image's tokens."""
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        return ids if self.images is None else self.images.expand(ids, pixels)
+        """The student's images of each task (`PolicyInputs.task_images`), found with the
+        scorer's reference renders."""
+        return self.inputs.task_images(
+            tasks, lambda found: self.loop.run_until_complete(self.scorer.task_images(found)))
 
     def recompute(self, samples: list[Sample], staleness: int) -> list[Sample]:
         """The trainer's old log-probs: asked for, or needed because the samples come from
@@ -272,9 +239,7 @@ class Trainer:
         if self.rank == 0:
             self.policy.lm.save_pretrained(
                 out_dir, state_dict={k.removeprefix("lm."): v for k, v in full.items()})
-            self.tokenizer.save_pretrained(out_dir)
-            if self.images is not None:
-                self.images.processor.save_pretrained(out_dir)
+            self.inputs.save(out_dir)
         dist.barrier()
 
     def close(self) -> None:
@@ -307,18 +272,6 @@ def build_scorer(cfg: Config, pool) -> RenderScorer:
     f = cfg.feedback
     return RenderScorer(pool, f.alpha, f.sibling, f.teacher_sees, f.credit, cfg.train.seed,
                         f.reward, f.context)
-
-
-def build_generator(cfg: Config, tokenizer, device: torch.device, group: int,
-                    images: ImageProcessor | None = None) -> Generator:
-    """The rollout engine of `rollout.engine`; `group` numbers this rank's tensor-parallel
-    group; `images` is a vision-language policy's image processor."""
-    if cfg.rollout.engine == "vllm":
-        from vsdpo.rollout.vllm import VLLMGenerator  # imports vLLM: seconds, and only here
-        return VLLMGenerator(cfg.model.path, cfg.rollout.vllm, seed=cfg.train.seed + group,
-                             dtype=cfg.model.dtype,
-                             max_pixels=cfg.model.max_pixels if images else None)
-    return HFGenerator(load_lm(cfg.model, device), tokenizer, images)
 
 
 def build_optimizer(policy, cfg: Config):

@@ -31,8 +31,8 @@ from torch.distributed._functional_collectives import AsyncCollectiveTensor
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
 from torch.distributed.tensor import DTensor, Replicate
 
+from vsdpo.model.policy import Policy
 from vsdpo.rollout.base import Generator
-from vsdpo.train.model import Policy
 
 
 def sync_weights(policy: Policy, generator: Generator, bucket_bytes: int, first: bool) -> None:

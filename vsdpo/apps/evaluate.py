@@ -14,8 +14,8 @@ them (`aeslides/*`, no mean: their scales differ; docs/eval.md (AeSlides)). Ever
     vsdpo eval --model runs/tiny/final --config configs/tiny.toml [--samples 4] [--clip DIR]
 
 Sampling runs on the training device (CUDA when available) through the trainer's rollout
-engine (`rollout.engine`, `trainer.build_generator`), at the rollout temperature, so eval sees
-what training sampled; a vision-language model sees each task's reference image, as in
+engine (`rollout.engine`, `vsdpo.rollout.build_generator`), at the rollout temperature, so eval
+sees what training sampled; a vision-language model sees each task's reference image, as in
 training. Prompts and code extraction are the trainer's (`vsdpo.train.prompts`,
 `vsdpo.feedback.extract`). A defect counts only on a program that ran (`ok`): a crash is an
 exec failure, not a defect; a program that failed scores 0 on every benchmark column.
@@ -36,15 +36,14 @@ from vsdpo.feedback.clip_score import ClipScorer
 from vsdpo.feedback.design2code_metrics import design2code_scores
 from vsdpo.feedback.extract import extract_code
 from vsdpo.feedback.fidelity import content_fidelity
+from vsdpo.model.inputs import build_inputs
+from vsdpo.model.pretrained import load_tokenizer
 from vsdpo.render import Artifact, RenderPool
 from vsdpo.render.types import DEFECT_KINDS
-from vsdpo.rollout import SamplingParams
+from vsdpo.rollout import SamplingParams, build_generator
 from vsdpo.train.data import build_tasks
-from vsdpo.train.images import ImageProcessor, is_vision_language
-from vsdpo.train.model import load_tokenizer
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.score import ReferenceRenders, task_images
-from vsdpo.train.trainer import build_generator
 
 BATCH = 16  # completions per generate call (transformers keeps every step's logits)
 # benchmark column → (domain, the `reward_components` keys averaged under it); ChartMimic's
@@ -133,33 +132,30 @@ def _sample(cfg: Config, tasks, samples: int) -> list[str]:
     cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(
         cfg.rollout, vllm=dataclasses.replace(cfg.rollout.vllm, sleep=False)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = load_tokenizer(cfg.model)
-    images = None
-    if is_vision_language(cfg.model.path):  # image-to-code: each task's reference image
-        images = ImageProcessor(cfg.model.path, cfg.model.max_pixels)
-    generator = build_generator(cfg, tokenizer, device, group=0, images=images)
+    inputs = build_inputs(cfg.model, load_tokenizer(cfg.model))
+    generator = build_generator(cfg, inputs, device, group=0)
     torch.manual_seed(cfg.train.seed)
-    try:
-        return sample_texts(generator, tokenizer, tasks, samples, cfg.rollout,
-                            asyncio.run(_task_images(cfg, tasks)) if images else None)
+    try:  # image-to-code: a vision-language policy sees each task's reference image
+        images = inputs.task_images(tasks,
+                                    lambda found: asyncio.run(_reference_images(cfg, found)))
+        return sample_texts(generator, inputs.tokenizer, tasks, samples, cfg.rollout, images)
     finally:
         generator.close()
 
 
-async def _task_images(cfg: Config, tasks) -> list[list]:
+async def _reference_images(cfg: Config, tasks) -> list:
     async with RenderPool(dataclasses.replace(cfg.render, screenshot=True)) as pool:
-        found = await task_images(ReferenceRenders(pool), tasks)
-    return [[] if image is None else [image] for image in found]
+        return await task_images(ReferenceRenders(pool), tasks)
 
 
 def sample_texts(generator, tokenizer, tasks, samples: int, rollout,
-                 images: list[list] | None = None) -> list[str]:
+                 images: list[list]) -> list[str]:
     """`samples` completions per task, in task order, at the rollout temperature; `images[i]`
-    are a vision-language policy's images of task i."""
+    are the policy's images of task i (`PolicyInputs.task_images`)."""
     per_call = max(1, BATCH // samples)
     texts = []
     for i in range(0, len(tasks), per_call):
-        chunk = images[i:i + per_call] if images else [[] for _ in tasks[i:i + per_call]]
+        chunk = images[i:i + per_call]
         prompts = [student_prompt(tokenizer, t.prompt, len(imgs))
                    for t, imgs in zip(tasks[i:i + per_call], chunk)]
         # vLLM seeds a request by (engine, call, index in call): each call its own seed

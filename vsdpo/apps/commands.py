@@ -42,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
             from vsdpo.train.__main__ import run as run_training
-            from vsdpo.train.model import exit_process
+            from vsdpo.train.distributed import exit_process
             cfg = load_config(args.config, args.set)
             run_training(cfg)
             exit_process(0)
         elif args.command == "eval":
-            from vsdpo.train.model import exit_process
+            from vsdpo.train.distributed import exit_process
             _eval(args)
             exit_process(0)  # a vLLM engine starts a gloo group
         elif args.command == "demo":
-            from vsdpo.train.demo import run_demo
-            from vsdpo.train.model import exit_process
+            from vsdpo.apps.demo import run_demo
+            from vsdpo.train.distributed import exit_process
             run_demo(args.config, args.set, args.nproc)
             exit_process(0)  # its eval may have started a vLLM engine (a gloo group)
         elif args.command == "warmstart":
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _eval(args) -> None:
     """One column per model: the prompt and sample counts, then the rates."""
+    from vsdpo.apps.evaluate import evaluate, format_table
+    from vsdpo.model.pretrained import resolve_model_path
     from vsdpo.train.data import build_tasks
-    from vsdpo.train.evaluate import evaluate, format_table
-    from vsdpo.train.model import resolve_model_path
     if args.samples < 1:
         raise ConfigError(f"--samples {args.samples}: must be at least 1")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout: table or JSON

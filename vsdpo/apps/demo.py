@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from vsdpo.apps.evaluate import evaluate, format_table
+from vsdpo.apps.report import write_report
 from vsdpo.config import load_config
-from vsdpo.train.evaluate import evaluate, format_table
-from vsdpo.train.model import resolve_model_path
-from vsdpo.train.report import write_report
+from vsdpo.model.pretrained import resolve_model_path
 
 EVAL_SAMPLES = 4
 
