@@ -30,9 +30,12 @@ def run_demo(config_path: str, overrides: list[str], nproc: int) -> None:
     _banner(f"2/3 train Visual-SDPO, {cfg.train.steps} steps on {nproc} processes -> {cfg.run_dir}")
     sets = [arg for kv in overrides for arg in ("--set", kv)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torchrun's default; one thread per rank
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                    f"--nproc_per_node={nproc}", "-m", "vsdpo.train", "--config", config_path,
-                    *sets], check=True, env=env)
+    trained = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              f"--nproc_per_node={nproc}", "-m", "vsdpo.train", "--config",
+                              config_path, *sets], env=env)
+    if trained.returncode:  # the trainer and torchrun have said why, above
+        raise SystemExit(f"vsdpo demo: training failed (exit status {trained.returncode}); "
+                         "its reason is printed above")
     _banner("3/3 evaluate before and after on the held-out prompts")
     columns = {}
     for name, path in (("before", "warmstart"), ("after", str(Path(cfg.run_dir) / "final"))):
