@@ -189,8 +189,6 @@ class BrowserPool:
                  or not self.browsers[slot.browser].is_connected())
         if stale:
             await self._open(slot, javascript)
-        elif slot.page.url != PAGE_URL:  # the last page's script navigated away
-            await slot.page.goto(PAGE_URL)
         slot.uses += 1
 
     async def run(self, job, javascript: bool):
@@ -225,7 +223,8 @@ class BrowserPool:
         """Free the slot once it holds an empty document, without holding up the job's result.
         `set_content` keeps the document object, so an artifact's workers, timers and animation
         frames would run on while the slot idles, and through every later artifact until the
-        context is recycled. A navigation ends them; a page too busy to navigate is discarded."""
+        context is recycled. A navigation to `PAGE_URL` ends them (and brings back a page whose
+        script navigated away); a page too busy to navigate is discarded."""
         async def reset():
             if slot.page is not None:
                 try:
