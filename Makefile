@@ -17,4 +17,4 @@ bench: setup
 	$(PY) bench/render.py
 	$(PY) -m pytest bench --benchmark-enable --benchmark-json=bench/results/pytest_loss_cpu.json
 	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=transformers
-	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --staleness 0
+	OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --modes 0

@@ -1,22 +1,27 @@
 """Step profile: the time of each stage of a training step, tokens/s and renders/s, for the
-synchronous loop and the overlapped one (`rollout.max_staleness` 0 and 1) in one run.
+synchronous loop, the overlapped one (`rollout.max_staleness` 0 and 1) and the streamed one
+(`rollout.stream`: render and teacher per group, as the groups come) in one run.
 
-For each `--staleness` in turn, runs `--warmup` untimed steps and then `--steps` timed ones of
-a config with the real trainer (rollout engine, render pool, fused loss, FSDP2), in a fresh
-run directory. Each stage time is the slowest rank's main-thread time ("rollout" is the
-time it waited for the engine: all of the sampling when synchronous, what the sampling ahead
-did not hide when overlapped). The JSON keeps every step, the medians, and each rank's
-timeline of stages (main thread and engine, seconds from the first timed step), and the
-overlapped step predicted from the synchronous stage times with nothing shared
-(`predicted_one_step_off_s`); the PNG draws the timeline of the last timed steps of each mode.
+For each of `--modes` in turn ("0", "1": the staleness; "+stream": streamed), runs `--warmup`
+untimed steps and then `--steps` timed ones of a config with the real trainer (rollout
+engine, render pool, fused loss, FSDP2), in a fresh run directory. Each stage time is the
+slowest rank's main-thread time ("rollout" is the time it waited for the engine: all of the
+sampling when synchronous, what the sampling ahead did not hide when overlapped; streamed,
+the stages are what the overlap did not hide, `vsdpo/train/stream.py`). The JSON keeps every
+step, the medians, each rank's timeline of stages (main thread, engine, and a streamed step's
+renders and teacher forwards, seconds from the first timed step), and the overlapped step
+predicted from the synchronous stage times with nothing shared (`predicted_one_step_off_s`);
+the PNG draws the timeline of the last timed steps of each mode.
 
     torchrun --nproc_per_node=2 bench/step.py                           # tiny config, CPU
     torchrun --nproc_per_node=2 bench/step.py --config configs/tiny-vl.toml   # + image tokens
-    torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --staleness 0
+    torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm --modes 0
+    torchrun --nproc_per_node=2 bench/step.py --set rollout.engine=vllm \
+        --set rollout.vllm.sleep=false --modes 0+stream     # vLLM hands over each group as it ends
     torchrun --nproc_per_node=8 bench/step.py --config configs/qwen2.5-coder-7b-1node.toml \
         --steps 5 --profile runs/trace     # + a torch.profiler trace per rank (Perfetto/TensorBoard)
 
-With vLLM give one `--staleness` per run: the engine's shutdown ends the process group.
+With vLLM give one mode per run: the engine's shutdown ends the process group.
 Writes bench/results/step_<config>_<engine>_<device>.json and, beside it, the same name with
 `_timeline.png` (override with --out).
 """
@@ -39,17 +44,18 @@ from vsdpo.train.trainer import Trainer
 
 IMAGE_KEYS = ("image_tokens", "teacher_image_tokens")
 PLOTTED_STEPS = 3  # the timeline PNG draws this many last timed steps of each mode
+LANES = ("main", "engine", "render", "teacher")  # the timeline's threads
 
 
 def main() -> None:
     args = _parse_args()
     rank, world, _ = init_distributed()
     modes, engine = {}, None
-    for staleness in args.staleness:
-        cfg, steps, timeline = _measure(args, staleness, rank)
+    for mode in args.modes:
+        cfg, steps, timeline = _measure(args, mode, rank)
         samples = world * cfg.rollout.prompts_per_step * cfg.rollout.group_size
-        modes[str(staleness)] = {"summary": _summary(steps, samples), "steps": steps,
-                                 "timeline": timeline}
+        modes[mode] = {"summary": _summary(steps, samples), "steps": steps,
+                       "timeline": timeline}
         engine = cfg.rollout.engine
     if rank == 0:
         payload = run_metadata() | {
@@ -70,16 +76,18 @@ def main() -> None:
     exit_process(0)
 
 
-def _measure(args, staleness: int, rank: int):
+def _measure(args, mode: str, rank: int):
     """One mode in a fresh run directory: its config, timed steps and every rank's timeline."""
     run_dir = [tempfile.mkdtemp(prefix="vsdpo-step-") if rank == 0 else None]
     dist.broadcast_object_list(run_dir)  # every rank writes into the same fresh directory
+    staleness, _, stream = mode.partition("+")
     cfg = load_config(args.config, [*args.set, f"run_dir='{run_dir[0]}'",
                                     f"rollout.max_staleness={staleness}",
+                                    f"rollout.stream={str(bool(stream)).lower()}",
                                     f"train.steps={args.warmup + args.steps}"])
     trainer = Trainer(cfg)
     try:
-        profile = f"{args.profile}/staleness{staleness}" if args.profile else None
+        profile = f"{args.profile}/mode{mode}" if args.profile else None
         steps, spans = _run(trainer, args.warmup, args.steps, profile)
         timeline = [None] * dist.get_world_size()
         dist.all_gather_object(timeline, spans)
@@ -131,29 +139,31 @@ def _one_step_off(med: dict) -> float:
 
 
 def _plot_timeline(modes: dict, path: Path) -> None:
-    """One panel per mode; a lane per rank and thread (main, engine); the last timed steps."""
+    """One panel per mode; a lane per rank and thread (main, engine; streamed: the renders
+    and the teacher forwards, per group); the last timed steps."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    stages = ["rollout", "sample", "render", "recompute", "teacher+update", "sync"]
+    stages = ["rollout", "sample", "render", "recompute", "teacher+update", "sync", "teacher"]
     colors = dict(zip(stages, plt.get_cmap("tab10").colors))
     fig, axes = plt.subplots(len(modes), 1, figsize=(11, 1.2 + 1.1 * len(modes) * 2), squeeze=False)
-    for ax, (staleness, mode) in zip(axes[:, 0], modes.items()):
+    for ax, (name, mode) in zip(axes[:, 0], modes.items()):
         first = max(0, len(mode["steps"]) - PLOTTED_STEPS)
         lanes = []
         for rank, spans in enumerate(mode["timeline"]):
             kept = [s for s in spans if s[4] >= first]
             start = min(s[2] for s in kept)
-            for lane in ("main", "engine"):
+            for lane in [lane for lane in LANES if any(s[1] == lane for s in kept)]:
                 y = len(lanes)
                 lanes.append(f"rank {rank} {lane}")
                 for stage, _, a, b, _ in (s for s in kept if s[1] == lane):
+                    stage = stage.split(" g")[0]  # a streamed group's "render g3": its kind
                     ax.broken_barh([(a - start, b - a)], (y - 0.4, 0.8), color=colors[stage],
                                    label=stage)
         ax.set_yticks(range(len(lanes)), lanes)
         ax.invert_yaxis()
         step_s = mode["summary"]["median_s"]["step_s"]
-        ax.set_title(f"max_staleness={staleness}: median step {step_s:.2f} s "
+        ax.set_title(f"mode {name}: median step {step_s:.2f} s "
                      f"(the last {len(mode['steps']) - first} timed steps)")
         ax.set_xlabel("seconds")
     handles = {h.get_label(): h for ax in axes[:, 0] for h in ax.collections}
@@ -178,8 +188,9 @@ def _parse_args():
     parser.add_argument("--config", default="configs/tiny.toml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, repeatable (e.g. rollout.engine=vllm)")
-    parser.add_argument("--staleness", type=int, nargs="+", default=[0, 1],
-                        help="rollout.max_staleness of each mode, measured in turn")
+    parser.add_argument("--modes", nargs="+", default=["0", "1", "0+stream"],
+                        choices=["0", "1", "0+stream", "1+stream"],
+                        help="measured in turn: rollout.max_staleness, +stream: rollout.stream")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per mode")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first, per mode")
     parser.add_argument("--profile", metavar="DIR", help="write a torch.profiler trace per rank to DIR")

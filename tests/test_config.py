@@ -1,8 +1,13 @@
 """The run config: TOML + overrides into typed dataclasses, and the errors it promises."""
 
-import pytest
+import json
 
-from vsdpo.config import ConfigError, load_config, save_config
+import pytest
+import torch.distributed as dist
+
+from vsdpo.config import ConfigError, check_resume, load_config, save_config
+from vsdpo.train.trainer import Trainer
+from vsdpo.warmstart.build import warmstart_dir
 
 BASE = ["model.path=warmstart"]
 
@@ -127,3 +132,34 @@ def test_a_vision_language_model_read_from_disk_needs_screenshots_for_pages(tmp_
     assert load_config(None, bad[:2] + ["tasks.domains=['chart']"]).render.screenshot is False
     with pytest.raises(ConfigError, match="render.screenshot is false"):
         load_config(None, ["model.path='tiny-vl'", "render.screenshot=false"])
+
+
+def test_a_run_resumes_only_from_the_model_it_started_from(tmp_path):
+    """A rebuilt warm start has another directory; resuming its old run would load weights
+    that do not fit the new tokenizer. The trainer finds out before it starts a process group
+    (or rebuilds the warm start)."""
+    run, model_a, model_b = tmp_path / "run", tmp_path / "a", tmp_path / "b"
+    model_a.mkdir(), model_b.mkdir()
+    step = run / "checkpoints" / "step_000002"
+    step.mkdir(parents=True)
+    meta = {"step": 2, "position": 0, "model": str(model_a)}
+    (step / "meta.json").write_text(json.dumps(meta))
+    resume = [f"run_dir='{run}'"]
+    check_resume(load_config(None, [*resume, f"model.path='{model_a}'"]))
+    other = load_config(None, [*resume, f"model.path='{model_b}'"])
+    with pytest.raises(ConfigError, match=f"model.path.*started from {model_a}: delete"):
+        check_resume(other)
+    had_group = dist.is_initialized()
+    with pytest.raises(ConfigError, match="model.path"):
+        Trainer(other)
+    assert dist.is_initialized() == had_group
+
+    (step / "meta.json").write_text(json.dumps({**meta, "model": str(warmstart_dir())}))
+    check_resume(load_config(None, [*resume, "model.path='warmstart'"]))
+    (step / "meta.json").write_text(json.dumps({**meta, "model": "/x/warmstart-0123"}))
+    with pytest.raises(ConfigError, match="started from /x/warmstart-0123"):
+        check_resume(load_config(None, [*resume, "model.path='warmstart'"]))
+
+    (step / "meta.json").write_text(json.dumps({"step": 2, "position": 0}))  # older runs
+    check_resume(other)
+    check_resume(load_config(None, [f"run_dir='{tmp_path / 'fresh'}'", f"model.path='{model_b}'"]))

@@ -75,6 +75,8 @@ class RolloutConfig:
     is_weight_clip: float = 2.0   # truncation of that token-level importance weight
     max_staleness: int = 0        # 0: sample each batch in its step; 1: one step ahead, while the
                                   # previous batch trains (docs/rollout.md, "Overlapped rollouts")
+    stream: bool = False          # render each group as soon as it is sampled, and run its
+                                  # teacher forward once it is scored (docs/rollout.md, "Streaming")
     weight_bucket_mb: int = 512   # weight sync: full parameters gathered per bucket
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
@@ -212,6 +214,14 @@ def check_config(cfg: Config) -> None:
              "rollout.max_staleness", "= 1 needs rollout.vllm.tensor_parallel_size = 1: a "
              "tensor-parallel engine's collectives would run on the rollout thread beside the "
              "trainer's, in no fixed order across ranks (NCCL can deadlock)")
+    _require(not (r.stream and r.engine == "vllm" and r.vllm.sleep), "rollout.stream",
+             "= true runs the teacher while the vLLM engine samples, so the engine cannot "
+             "sleep then: set rollout.vllm.sleep = false (the memory it then keeps: docs/gpu.md) "
+             "or rollout.stream = false")
+    _require(not (r.stream and r.engine == "vllm" and r.vllm.tensor_parallel_size > 1),
+             "rollout.stream", "= true needs rollout.vllm.tensor_parallel_size = 1: the engine's "
+             "collectives would run on its thread beside the teacher's, in no fixed order "
+             "across ranks (NCCL can deadlock)")
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; checked before it starts
     replicate = cfg.parallel.replicate
     _require(replicate >= 1 and world % replicate == 0, "parallel.replicate",
@@ -249,6 +259,25 @@ def check_config(cfg: Config) -> None:
     _require(t.collective_timeout_s >= 1, "train.collective_timeout_s",
              f"must be >= 1 s, got {t.collective_timeout_s}; it must outlast the longest "
              "wait of one rank for another (a checkpoint save, the warm-start build)")
+
+
+def check_resume(cfg: Config) -> None:
+    """A run directory resumes only from the model it started from: another one (a rebuilt
+    warm start, whose cache key changed) would load weights that do not fit its tokenizer.
+    Checked before any work, so a changed warm start is not rebuilt first. "tiny-vl" is not
+    checked: its random weights come from one fixed recipe, and a run over them resumes."""
+    checkpoints = sorted(p for p in (Path(cfg.run_dir) / "checkpoints").glob("step_*/meta.json")
+                         if not p.parent.name.endswith(".tmp"))
+    started = checkpoints and json.loads(checkpoints[-1].read_text()).get("model")
+    if not started or cfg.model.path == "tiny-vl":
+        return
+    model_dir = cfg.model.path
+    if model_dir == "warmstart":
+        from vsdpo.warmstart.build import warmstart_dir  # hashes the sources: only when resuming
+        model_dir = str(warmstart_dir())
+    _require(started == model_dir, "model.path",
+             f"is {model_dir}, but {cfg.run_dir} holds a run started from {started}: delete the "
+             "run directory, or set run_dir to a new one")
 
 
 def _is_vision_language(path: str) -> bool:

@@ -1,6 +1,6 @@
 """Smoke test of the step profile: `bench/step.py` runs the real trainer (render pool, fused
-loss, FSDP2 in a group of one) on a tiny random model, synchronous and one step off, and
-writes its JSON, a timeline PNG and a profiler trace.
+loss, FSDP2 in a group of one) on a tiny random model, synchronous, one step off
+and streamed, and writes its JSON, a timeline PNG and a profiler trace.
 Timings are not asserted, only that every stage was measured and the numbers add up."""
 
 import json
@@ -33,7 +33,8 @@ def test_step_profile_reports_every_stage_of_both_modes_and_writes_a_timeline(tm
     assert (tmp_path / "step_timeline.png").stat().st_size > 0
     for staleness, mode in result["modes"].items():
         steps = mode["steps"]
-        assert [s["staleness"] for s in steps] == {"0": [0, 0], "1": [0, 1]}[staleness]
+        assert [s["staleness"] for s in steps] == {"0": [0, 0], "1": [0, 1],
+                                                   "0+stream": [0, 0]}[staleness]
         for step in steps:
             assert all(step[k] > 0 for k in TIME_KEYS), step
             assert sum(step[k] for k in TIME_KEYS) <= step["step_s"]
@@ -43,9 +44,14 @@ def test_step_profile_reports_every_stage_of_both_modes_and_writes_a_timeline(tm
         # samples its own batch and the next one, and the last step samples none ahead
         (spans,) = mode["timeline"]  # one rank
         engine = [sum(s[1] == "engine" and s[4] == i for s in spans) for i in range(2)]
-        assert engine == {"0": [1, 1], "1": [2, 0]}[staleness]
+        assert engine == {"0": [1, 1], "1": [2, 0], "0+stream": [1, 1]}[staleness]
         assert all(s[2] <= s[3] for s in spans)
-    traces = list((trace / "staleness0").glob("rank0*.pt.trace.json"))
+    # streamed: each step renders and teaches its 2 groups on their own threads
+    (spans,) = result["modes"]["0+stream"]["timeline"]
+    for lane in ("render", "teacher"):
+        assert sorted(s[0] for s in spans if s[1] == lane and s[4] == 1) == [
+            f"{lane} g0", f"{lane} g1"]
+    traces = list((trace / "mode0").glob("rank0*.pt.trace.json"))
     assert traces, list(trace.iterdir())
     events = {e.get("name") for e in json.loads(traces[0].read_text())["traceEvents"]}
     assert set(TIME_KEYS) - {"teacher", "update"} <= events  # stages are named in the trace

@@ -27,8 +27,11 @@ def _forward_logprobs(gen, prompt, completion, temperature):
 def test_logprobs_are_those_of_the_sampled_tokens_after_temperature(tiny_model_dir):
     gen = _generator(tiny_model_dir)
     torch.manual_seed(0)
-    completions = gen.generate(PROMPTS, 3, SamplingParams(temperature=0.7, max_new_tokens=16))
+    handed = []  # `on_group` (`rollout.stream`): each prompt's group, once
+    completions = gen.generate(PROMPTS, 3, SamplingParams(temperature=0.7, max_new_tokens=16),
+                               on_group=lambda i, group: handed.append((i, group)))
     assert [c.prompt_index for c in completions] == [0, 0, 0, 1, 1, 1]
+    assert handed == [(0, completions[:3]), (1, completions[3:])]
     for c in completions:
         assert len(c.token_ids) == len(c.logprobs) > 0
         # left padding of the shorter prompt must not change the numbers

@@ -77,6 +77,19 @@ def test_sampled_logprobs_match_the_trainers_after_temperature(engine, model_dir
         torch.testing.assert_close(c.logprobs.double(), expected, atol=1e-4, rtol=0)
 
 
+def test_each_group_is_handed_over_once_as_it_ends(engine, model_dir):
+    """`on_group` (`rollout.stream`): every prompt's group once, the samples the call returns."""
+    engine.load_weights(_hf(model_dir).named_parameters())
+    handed = []
+    prompts = PROMPTS + [PROMPTS[0] + " in green"]
+    completions = engine.generate(prompts, 2, SamplingParams(max_new_tokens=12, seed=3),
+                                  on_group=lambda i, group: handed.append((i, group)))
+    assert sorted(i for i, _ in handed) == [0, 1, 2]
+    for i, group in handed:
+        assert [c.token_ids for c in group] == [c.token_ids for c in completions[2 * i:2 * i + 2]]
+        assert {c.prompt_index for c in group} == {i}
+
+
 def test_sampling_is_reproduced_by_its_seed(engine, model_dir):
     engine.load_weights(_hf(model_dir).named_parameters())
     ids = lambda seed: [c.token_ids for c in engine.generate(  # noqa: E731

@@ -110,7 +110,7 @@ def test_a_non_finite_loss_skips_the_update_leaving_every_state_unchanged(
     batch = trainer.request(0)()
     tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     scored = trainer.render_and_score(tasks_N, completions, offsets)
-    samples = trainer.make_samples(tasks_N, completions, scored, 0)
+    samples = trainer.make_samples(tasks_N, completions, scored, batch.task_images, 0)
     step = lambda: train_step(trainer.policy, trainer.teacher, trainer.optimizer,  # noqa: E731
                               trainer.scheduler, samples, trainer.cfg.loss, 10_000, 1.0,
                               trainer.tokenizer.pad_token_id)

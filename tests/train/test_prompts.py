@@ -131,7 +131,8 @@ def test_the_trainer_prompts_student_and_teacher_through_the_chat_template(
     batch = trainer.request(0)()
     tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     samples = trainer.make_samples(tasks_N, completions,
-                                   trainer.render_and_score(tasks_N, completions, offsets), 0)
+                                   trainer.render_and_score(tasks_N, completions, offsets),
+                                   batch.task_images, 0)
     trainer.close()
     assert sampled_prompts and all(is_chat_prompt(p) for p in sampled_prompts)
     tok = trainer.tokenizer

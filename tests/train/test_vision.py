@@ -188,7 +188,8 @@ def test_the_teacher_forward_sees_the_students_render_beside_the_task_image(
     batch = trainer.request(0)()
     tasks_N, completions, offsets = batch.tasks_N, batch.completions, batch.offsets
     samples = trainer.make_samples(tasks_N, completions,
-                                   trainer.render_and_score(tasks_N, completions, offsets), 0)
+                                   trainer.render_and_score(tasks_N, completions, offsets),
+                                   batch.task_images, 0)
     train_step(trainer.policy, trainer.teacher, trainer.optimizer, trainer.scheduler, samples,
                cfg.loss, 10**6, 1.0, trainer.tokenizer.pad_token_id)
     trainer.close()

@@ -7,9 +7,11 @@ trainer keeps as `engine_logprobs` (the ratio's reference unless it recomputes i
 After each optimizer step the trainer pushes the new weights with `load_weights`, as a stream
 of `(name, full tensor)` pairs under the transformers checkpoint names, so no rank ever holds
 a second full copy of the weights. Completions of prompt i sit at indices `i·n … i·n + n − 1`.
+With `on_group`, each prompt's n completions are also handed over as soon as the engine has
+sampled them (`rollout.stream`, `vsdpo/train/stream.py`).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,12 +48,17 @@ def cut_at(completion: Completion, stop_ids: set[int], tokenizer) -> Completion:
                       completion.logprobs[:cut], finished=False)
 
 
+# `on_group(i, completions)`: prompt i's n completions, called on the generating thread
+OnGroup = Callable[[int, list["Completion"]], None]
+
+
 class Generator(Protocol):
     dtype: torch.dtype  # of the engine's weights: the weight stream is gathered in it
     keeps_weights: bool  # between syncs; False (vLLM asleep at level 2): stream every tensor
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
-                 images: list[list] | None = None) -> list[Completion]:
+                 images: list[list] | None = None, on_group: OnGroup | None = None
+                 ) -> list[Completion]:
         """`images[i]`: a vision-language policy's PIL images of prompt i."""
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]],

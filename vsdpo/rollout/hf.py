@@ -13,7 +13,8 @@ are expanded and its pixels repeated for its `n` samples, as the trainer's forwa
 and `mm_token_type_ids` give the multimodal rotary positions. Log-probs are
 computed from the raw logits (`output_logits`) divided by the temperature; top-k, top-p
 and every other logits processor are switched off so that this is exactly the sampling
-distribution.
+distribution. The batch is sampled in one `generate`, so `on_group` hears of every group
+when it ends.
 """
 
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from transformers import GenerationConfig, PreTrainedModel
 from vsdpo.model.images import Images
 from vsdpo.model.inputs import PolicyInputs
 from vsdpo.model.load import checkpoint_names
-from vsdpo.rollout.base import Completion, SamplingParams
+from vsdpo.rollout.base import Completion, OnGroup, SamplingParams
 
 
 class HFGenerator:
@@ -38,7 +39,8 @@ class HFGenerator:
 
     @torch.no_grad()
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
-                 images: list[list] | None = None) -> list[Completion]:
+                 images: list[list] | None = None, on_group: OnGroup | None = None
+                 ) -> list[Completion]:
         """`images[i]`: the PIL images of prompt i, one per image pad in its text."""
         ids, per_prompt = self._encode(prompts, images)
         vision = Images.cat([None if v is None else v.repeat(n) for v in per_prompt])
@@ -59,7 +61,10 @@ class HFGenerator:
         temperature = sampling.temperature or 1.0
         logp_BT = torch.log_softmax(logits_BTV / temperature, dim=-1).gather(
             2, new_BT.unsqueeze(2)).squeeze(2)
-        return [self._completion(i // n, new_BT[i], logp_BT[i]) for i in range(len(new_BT))]
+        completions = [self._completion(i // n, new_BT[i], logp_BT[i]) for i in range(len(new_BT))]
+        for i in range(len(prompts) if on_group else 0):
+            on_group(i, completions[i * n:(i + 1) * n])
+        return completions
 
     @torch.no_grad()
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]],

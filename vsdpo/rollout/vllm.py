@@ -31,7 +31,7 @@ import torch.distributed as dist
 
 from vsdpo.config import VLLMConfig
 from vsdpo.model.pretrained import parameter_checkpoint_names
-from vsdpo.rollout.base import Completion, SamplingParams
+from vsdpo.rollout.base import Completion, OnGroup, SamplingParams
 
 
 def cpu_unsupported_reason() -> str | None:
@@ -106,20 +106,37 @@ class VLLMGenerator:
         self.sleeps = cuda and cfg.sleep
         self.keeps_weights = not self.sleeps  # level 2 discards them, the frozen ones included
         self.asleep = False
+        self.calls = 0  # a prefix that keeps each call's request ids apart
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams,
-                 images: list[list] | None = None) -> list[Completion]:
-        """`images[i]`: the PIL images of prompt i, one per image pad in its text."""
+                 images: list[list] | None = None, on_group: OnGroup | None = None
+                 ) -> list[Completion]:
+        """`images[i]`: the PIL images of prompt i, one per image pad in its text. The engine
+        is stepped here (`LLMEngine.step`, not `LLM.generate`) so that each prompt's group, a
+        request of n samples, reaches `on_group` as soon as its last sample ends."""
         from vllm import SamplingParams as VLLMSamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         inputs = engine_inputs(self.tokenizer, prompts, images)
         params = [VLLMSamplingParams(
             n=n, temperature=sampling.temperature, max_tokens=sampling.max_new_tokens,
-            logprobs=0, seed=hash((self.seed, sampling.seed, i)) % 2**31, detokenize=False)
+            logprobs=0, seed=hash((self.seed, sampling.seed, i)) % 2**31, detokenize=False,
+            output_kind=RequestOutputKind.FINAL_ONLY)
             for i in range(len(prompts))]  # seeded per request: reproducible, TP ranks agree
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
-        completions = [self._completion(i, c) for i, out in enumerate(outputs)
-                       for c in sorted(out.outputs, key=lambda c: c.index)]
+        engine = self.llm.llm_engine
+        self.calls += 1
+        for i, (prompt, params_i) in enumerate(zip(inputs, params)):
+            engine.add_request(f"{self.calls}-{i}", prompt, params_i)
+        groups = [None] * len(prompts)
+        while engine.has_unfinished_requests():
+            for out in engine.step():
+                if out.finished:
+                    i = int(out.request_id.rpartition("-")[2])
+                    groups[i] = [self._completion(i, c)
+                                 for c in sorted(out.outputs, key=lambda c: c.index)]
+                    if on_group:
+                        on_group(i, groups[i])
+        completions = [c for group in groups for c in group]
         if self.sleeps:
             self.llm.sleep(level=2)
             self.asleep = True

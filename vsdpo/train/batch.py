@@ -32,6 +32,8 @@ class Sample:
     prompt_images: Images | None = None   # a vision-language policy's: the task's image
     teacher_images: Images | None = None  # the task's image and the student's render
     policy_version: int = 0               # optimizer steps of the weights that sampled it
+    teacher_hidden: torch.Tensor | None = None  # [T, H] read ahead (`rollout.stream`); None:
+                                                # the step's teacher forward reads them
 
 
 @dataclass
@@ -51,6 +53,7 @@ class MicroBatch:
     mask_N: torch.Tensor
     student_images: Images | None = None  # every row's images, in row order
     teacher_images: Images | None = None
+    teacher_hidden_NH: torch.Tensor | None = None  # the samples' `teacher_hidden`, if read ahead
 
     @property
     def num_tokens(self) -> int:
@@ -96,7 +99,9 @@ def collate(samples: list[Sample], pad_id: int) -> MicroBatch:
         engine_logp_N=torch.cat([x.engine_logprobs for x in samples]).float(),
         mask_N=torch.ones(sum(len(t) for t in target)),
         student_images=Images.cat([x.prompt_images for x in samples]),
-        teacher_images=Images.cat([x.teacher_images for x in samples]))
+        teacher_images=Images.cat([x.teacher_images for x in samples]),
+        teacher_hidden_NH=None if samples[0].teacher_hidden is None
+        else torch.cat([x.teacher_hidden for x in samples]))
 
 
 def _rows(prefixes: list[list[int]], samples: list[Sample], pad_id: int):

@@ -33,7 +33,6 @@ from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
                                                      set_model_state_dict,
                                                      set_optimizer_state_dict)
 
-from vsdpo.config import ConfigError
 
 
 class CheckpointError(RuntimeError):
@@ -46,20 +45,10 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def check_same_model(run_dir: str | Path, model_path: str) -> None:
-    """A run resumes only from the model it started from: another one (a rebuilt warm-start,
-    whose cache key changed) would load weights that do not fit its tokenizer."""
-    path = latest_checkpoint(run_dir)
-    started = path and json.loads((path / "meta.json").read_text()).get("model")
-    if started and started != model_path:
-        raise ConfigError(f"{run_dir} holds a run started from {started}, but model.path is now "
-                          f"{model_path}: delete the run directory, or set run_dir to a new one")
-
-
 def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, scheduler,
                     teacher, model_path: str | None = None) -> Path:
     """Write `checkpoints/step_<step>/` collectively; returns its path. `model_path`, the model
-    the run started from, goes into `meta.json` for `check_same_model`."""
+    the run started from, goes into `meta.json` for `config.check_resume`."""
     final = Path(run_dir) / "checkpoints" / f"step_{step:06d}"
     tmp = final.with_name(final.name + ".tmp")
     rank = dist.get_rank()

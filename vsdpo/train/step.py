@@ -78,18 +78,44 @@ def accumulate_gradients(policy: Policy, teacher: Teacher, samples: list[Sample]
 
 def agreed_micro_batches(samples: list[Sample], budget: int, pad_id: int,
                          device: torch.device) -> list[MicroBatch]:
-    """This rank's micro-batches, padded with empty ones to the largest count of any rank."""
+    """This rank's micro-batches, padded with empty ones to the largest count of any rank
+    (hidden states read ahead included, so that no rank runs a teacher forward alone)."""
     micro = split_micro_batches(samples, budget, pad_id)
     count = torch.tensor([len(micro)], device=device)
     dist.all_reduce(count, op=dist.ReduceOp.MAX)
-    return micro + [empty_micro_batch(pad_id) for _ in range(int(count) - len(micro))]
+    pads = [empty_micro_batch(pad_id) for _ in range(int(count) - len(micro))]
+    for mb in pads if samples[0].teacher_hidden is not None else ():
+        mb.teacher_hidden_NH = torch.zeros_like(samples[0].teacher_hidden[:1])
+    return micro + pads
+
+
+def teacher_hidden_states(teacher: Teacher, samples: list[Sample], budget: int,
+                          pad_id: int) -> list[Sample]:
+    """The samples with their teacher hidden states `[T, H]` read now, in agreed
+    micro-batches (`rollout.stream` reads each group's as soon as it is scored); the step's
+    `_micro_step` then skips the teacher forward."""
+    device = next(teacher.student.parameters()).device
+    hidden = []
+    for mb in agreed_micro_batches(samples, budget, pad_id, device):
+        mb = to_device(mb, device)
+        t_hidden_BLH, _ = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL,
+                                         mb.teacher_images)
+        hidden.append(t_hidden_BLH.flatten(0, 1)[mb.teacher_rows_N])
+        teacher.release()
+    lengths = [len(s.completion_ids) for s in samples]
+    hidden_NH = torch.cat(hidden)[:sum(lengths)]  # the padding micro-batches' rows come last
+    return [dataclasses.replace(s, teacher_hidden=h_TH)
+            for s, h_TH in zip(samples, hidden_NH.split(lengths))]
 
 
 def _micro_step(policy, teacher, mb: MicroBatch, loss_cfg, normalizer) -> dict:
     t0 = time.perf_counter()
-    t_hidden_BLH, t_weight = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL,
-                                            mb.teacher_images)
-    t_hidden_NH = t_hidden_BLH.flatten(0, 1)[mb.teacher_rows_N]
+    if mb.teacher_hidden_NH is None:
+        t_hidden_BLH, t_weight = teacher.hidden(mb.teacher_ids_BL, mb.teacher_mask_BL,
+                                                mb.teacher_images)
+        t_hidden_NH = t_hidden_BLH.flatten(0, 1)[mb.teacher_rows_N]
+    else:  # read as the group was scored (`rollout.stream`)
+        t_hidden_NH, t_weight = mb.teacher_hidden_NH, teacher.head_weight()
     t1 = time.perf_counter()
     hidden_NH = policy(mb.student_ids_BL, mb.student_mask_BL,
                        mb.student_images).flatten(0, 1)[mb.student_rows_N]

@@ -34,6 +34,14 @@ class Teacher:
         hidden_BLH = self.copy(input_ids_BL, attention_mask_BL, images)
         return hidden_BLH, self.copy.lm_head_weight.detach()
 
+    def head_weight(self) -> torch.Tensor | None:
+        """The head for hidden states read ahead (`rollout.stream`), None: the student's. The
+        copy's root stays unsharded for the loss until `release`."""
+        if self.copy is None:
+            return None
+        self.copy.unshard()
+        return self.copy.lm_head_weight.detach()
+
     def release(self) -> None:
         """Reshard the copy's root parameters once the loss no longer needs its head."""
         if self.copy is not None:

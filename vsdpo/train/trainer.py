@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from vsdpo.config import Config, save_config
+from vsdpo.config import Config, check_resume, save_config
 from vsdpo.model.inputs import build_inputs
 from vsdpo.model.parallelize import build_mesh, build_policy
 from vsdpo.model.pretrained import load_tokenizer, resolve_model_path
@@ -38,8 +38,7 @@ from vsdpo.render import RenderPool
 from vsdpo.render.pool import HTML_DOMAINS
 from vsdpo.rollout import SamplingParams, build_generator, cut_at
 from vsdpo.train.batch import Sample, token_offsets
-from vsdpo.train.checkpoint import (check_same_model, latest_checkpoint, load_checkpoint,
-                                    save_checkpoint)
+from vsdpo.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vsdpo.train.data import TaskStream, build_tasks
 from vsdpo.train.distributed import init_distributed
 from vsdpo.train.faults import StopRequest, naming_dead_ranks
@@ -47,10 +46,11 @@ from vsdpo.train.metrics import MetricLogger, step_metrics
 from vsdpo.train.prompts import student_prompt
 from vsdpo.train.recompute import recompute_logprobs
 from vsdpo.train.rollout_log import RolloutLog
-from vsdpo.train.rollouts import Batch, build_rollouts
+from vsdpo.train.rollouts import Batch, Group, build_rollouts, worker_thread
 from vsdpo.train.samples import make_samples
 from vsdpo.train.score import RenderScorer, Scorer
-from vsdpo.train.step import train_step
+from vsdpo.train.step import teacher_hidden_states, train_step
+from vsdpo.train.stream import stream_step
 from vsdpo.train.teacher import build_teacher
 from vsdpo.train.weight_sync import sync_weights
 
@@ -61,13 +61,13 @@ class NonFiniteError(RuntimeError):
 
 class Trainer:
     def __init__(self, cfg: Config, scorer: Scorer | None = None):
+        check_resume(cfg)
         self.rank, self.world, self.device = init_distributed(cfg.train.collective_timeout_s)
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(
             cfg.model, path=resolve_model_path(cfg.model.path)))
         self.cfg = cfg
         _seed_everything(cfg.train.seed, self.rank)
         self.run_dir = Path(cfg.run_dir)
-        check_same_model(self.run_dir, cfg.model.path)
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.toml")
@@ -87,7 +87,8 @@ class Trainer:
         self.scorer = scorer or self.loop.run_until_complete(self._build_scorer())
         self.step = self._resume()
         self.position = self.tasks.position  # of the last trained batch: what a checkpoint keeps
-        self.rollouts = build_rollouts(cfg.rollout.max_staleness, self.request)
+        self.rollouts = build_rollouts(cfg.rollout.max_staleness, self.request, self.device)
+        self.teacher_thread = worker_thread(self.device, "teacher")  # rollout.stream's
         self.spans = []  # this step's (stage, thread, start, end): bench/step.py's timeline
         self.rollout_log = RolloutLog(self.run_dir, cfg.train.log_rollouts_every,
                                       cfg.feedback.alpha, cfg.rollout.group_size, self.step,
@@ -123,11 +124,16 @@ class Trainer:
         time the main thread waits for the engine: all of the sampling when synchronous."""
         times, self.spans = {}, []
         timed = functools.partial(_timed, times, self.spans)
-        with timed("rollout"):
-            batch = self.rollouts.next(self.step, last=self.step + 1 >= self.cfg.train.steps)
-        with timed("render"):
-            scored = self.render_and_score(batch.tasks_N, batch.completions, batch.offsets)
-        samples = self.make_samples(batch.tasks_N, batch.completions, scored, batch.version)
+        last = self.step + 1 >= self.cfg.train.steps
+        if self.cfg.rollout.stream:  # render and teacher per group, as the groups come
+            batch, scored, samples = self.loop.run_until_complete(self.stream(last, times))
+        else:
+            with timed("rollout"):
+                batch = self.rollouts.start(self.step, last).result()
+            with timed("render"):
+                scored = self.render_and_score(batch.tasks_N, batch.completions, batch.offsets)
+            samples = self.make_samples(batch.tasks_N, batch.completions, scored,
+                                        batch.task_images, batch.version)
         staleness = self.step - min(s.policy_version for s in samples)
         with timed("recompute"):
             samples = self.recompute(samples, staleness)
@@ -135,7 +141,8 @@ class Trainer:
         sums = train_step(self.policy, self.teacher, self.optimizer, self.scheduler, samples,
                           self.cfg.loss, self.cfg.train.micro_batch_tokens,
                           self.cfg.train.grad_clip, self.tokenizer.pad_token_id)
-        times["teacher"], times["update"] = sums.pop("teacher_s"), sums.pop("update_s")
+        times["teacher"] = times.get("teacher", 0.0) + sums.pop("teacher_s")
+        times["update"] = sums.pop("update_s")
         # the teacher's forwards and the updates alternate per micro-batch: one span for both
         self.spans.append(("teacher+update", "main", t0, time.perf_counter()))
         with timed("rollout"):
@@ -146,6 +153,23 @@ class Trainer:
         self.rollout_log.write(self.step, batch.tasks_N, batch.completions, batch.offsets,
                                scored, [s.advantage for s in samples])
         return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0], staleness)
+
+    async def stream(self, last: bool, times: dict):
+        """`rollout.stream`'s sample → render → teacher, overlapped per group (`stream.py`);
+        returns the batch, its scores and its samples with their teacher hidden states."""
+        def teach(group, scored):
+            samples = self.make_samples(group.tasks, group.completions, scored,
+                                        group.task_images, group.version)
+            return teacher_hidden_states(self.teacher, samples, self.cfg.train.micro_batch_tokens,
+                                         self.tokenizer.pad_token_id)
+
+        def score(group):
+            return self.scorer.score(group.tasks, group.completions, group.offsets,
+                                     self.cfg.rollout.group_size)
+        return await stream_step(
+            lambda on_group: self.rollouts.start(self.step, last, on_group),
+            self.cfg.rollout.prompts_per_step, score, teach, self.teacher_thread, times,
+            self.spans)
 
     def count_skipped(self, metrics: dict) -> None:
         """Skipped updates in a row (every rank counts the same); too many: the run diverged."""
@@ -173,36 +197,44 @@ class Trainer:
         images = self.task_images(tasks)
         version, position = self.step, self.tasks.position
 
-        def sample() -> Batch:
+        def sample(on_group=None) -> Batch:
             t0 = time.perf_counter()
-            batch = Batch(*self.rollout(tasks, images, seed=step + 1), version, position)
+            groups = self.rollout(tasks, images, step + 1, version, on_group)
             self.spans.append(("sample", "engine", t0, time.perf_counter()))
-            return batch
+            return Batch(groups, position)
         return sample
 
-    def rollout(self, tasks, images, seed: int):
-        """G samples per task; returns the task of each sample, the samples, token offsets.
-        Of its tensor-parallel group's prompts, a rank keeps every `tp`-th. `seed`: the
-        engine's sampling seed (vLLM)."""
-        g = self.cfg.rollout.group_size
+    def rollout(self, tasks, images, seed: int, version: int, on_group=None) -> list[Group]:
+        """G samples per task, one group per task this rank keeps: of its tensor-parallel
+        group's prompts, a rank keeps every `tp`-th. `seed`: the engine's sampling seed
+        (vLLM); `on_group`: handed each kept group as soon as it is sampled."""
+        g, keep = self.cfg.rollout.group_size, self.rank % self.tp
         sampling = SamplingParams(self.cfg.rollout.temperature, self.cfg.rollout.max_new_tokens,
                                   seed=seed)
         prompts = [student_prompt(self.tokenizer, t.prompt, len(i)) for t, i in zip(tasks, images)]
-        completions = self.generator.generate(prompts, g, sampling, images=images)
-        completions = [c for c in completions if c.prompt_index % self.tp == self.rank % self.tp]
-        completions = [cut_at(c, self.inputs.stop_ids, self.tokenizer) for c in completions]
-        offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions]
-        return [tasks[c.prompt_index] for c in completions], completions, offsets
+        groups = {}
+
+        def sampled(i: int, completions_G) -> None:
+            if i % self.tp != keep:
+                return
+            completions_G = [cut_at(c, self.inputs.stop_ids, self.tokenizer) for c in completions_G]
+            offsets = [token_offsets(self.tokenizer, c.token_ids, c.text) for c in completions_G]
+            groups[i] = Group(i // self.tp, [tasks[i]] * g, completions_G, offsets, images[i],
+                              version)
+            if on_group:
+                on_group(groups[i])
+        self.generator.generate(prompts, g, sampling, images=images, on_group=sampled)
+        return [groups[i] for i in sorted(groups)]
 
     def render_and_score(self, tasks_N, completions, offsets):
         return self.loop.run_until_complete(
             self.scorer.score(tasks_N, completions, offsets, self.cfg.rollout.group_size))
 
-    def make_samples(self, tasks_N, completions, scored, version: int) -> list[Sample]:
-        """`version`: the optimizer steps of the weights that sampled the completions."""
-        tasks = list({t.id: t for t in tasks_N}.values())  # a group shares its prompt and image
-        images = dict(zip([t.id for t in tasks], self.task_images(tasks)))
-        return make_samples(self.inputs, tasks_N, completions, scored, images,
+    def make_samples(self, tasks_N, completions, scored, task_images: dict[str, list],
+                     version: int) -> list[Sample]:
+        """`task_images`: the student's images of each task, by id (`Batch.task_images`);
+        `version`: the optimizer steps of the weights that sampled the completions."""
+        return make_samples(self.inputs, tasks_N, completions, scored, task_images,
                             self.cfg.rollout.group_size, self.cfg.feedback.scale_by_std, version)
 
     def task_images(self, tasks) -> list[list]:
@@ -246,6 +278,7 @@ class Trainer:
         """Stop the render pool and the rollout engine (vLLM's takes the process group along),
         once the batch in flight, if any, is sampled."""
         self.rollouts.close()
+        self.teacher_thread.shutdown(wait=True)
         self.loop.run_until_complete(self.exit_stack.aclose())
         self.loop.close()
         self.generator.close()

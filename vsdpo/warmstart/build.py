@@ -118,12 +118,18 @@ def default_cache_dir() -> Path:
     return Path(vsdpo.__file__).resolve().parents[1] / ".cache" / "warmstart"
 
 
+def warmstart_dir(out_dir: str | Path | None = None,
+                  config: WarmstartConfig = WarmstartConfig()) -> Path:
+    """Where `warmstart` keeps the model for `config`, whether or not it is built yet."""
+    return Path(out_dir or default_cache_dir()) / f"warmstart-{cache_key(config)}"
+
+
 def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = WarmstartConfig(), *,
               render_fn: RenderFn | None = None, context_fn: ContextFn | None = None,
               log=log_to_stderr) -> Path:
     """The model directory for `config`, built unless cached; see the module docstring.
     Progress goes to stderr, so `vsdpo warmstart` and `vsdpo eval --json` print only results."""
-    path = Path(out_dir or default_cache_dir()) / f"warmstart-{cache_key(config)}"
+    path = warmstart_dir(out_dir, config)
     if (path / "warmstart.json").exists():
         log(f"warmstart: cached model at {path}")
         return path

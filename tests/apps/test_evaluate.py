@@ -5,6 +5,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +20,8 @@ from vsdpo.rollout.vllm import cpu_unsupported_reason
 from vsdpo.train.data import build_tasks
 from vsdpo.train.prompts import student_prompt
 
-from handmade import tiny_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))  # the trainer tests' helpers
+from handmade import tiny_config  # noqa: E402
 
 SMALL = ["rollout.max_new_tokens=16", "tasks.domains=['web', 'chart']", "tasks.num_eval=2",
          "render.num_browsers=1", "render.chart.workers=1"]

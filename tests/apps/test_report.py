@@ -5,6 +5,8 @@ token — the credit weights the log holds."""
 import html
 import io
 import json
+import sys
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -20,7 +22,8 @@ from vsdpo.train.rollout_log import RolloutLog
 from vsdpo.train.score import Scored
 from vsdpo.train.trainer import Trainer
 
-from handmade import tiny_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))  # the trainer tests' helpers
+from handmade import tiny_config  # noqa: E402
 
 ALPHA = 3.0
 RUN = ["train.steps=1", "train.log_rollouts_every=1", "render.screenshot=true",
