@@ -99,10 +99,14 @@ def _stream(deliver_order, score_delay, fail_after=None):
         taught.append(group.index)
         return [f"sample {group.index}"]
 
+    loop = asyncio.new_event_loop()
     with ThreadPoolExecutor(1) as teacher:
         times, spans = {}, []
-        out = asyncio.run(stream_step(start, len(deliver_order), score, teach, teacher, times,
-                                      spans))
+        try:
+            out = stream_step(loop, start, len(deliver_order), score, teach, teacher, times,
+                              spans)
+        finally:
+            loop.close()
     return out, taught, times, spans
 
 

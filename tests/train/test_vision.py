@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,29 @@ def test_the_teacher_forward_sees_the_students_render_beside_the_task_image(
     (images,) = seen
     assert len(images.grid_I3) == 2 * len(samples)
     assert torch.equal(images.pixels_PD, torch.cat([s.teacher_images.pixels_PD for s in samples]))
+
+
+def test_a_streamed_step_gives_the_teacher_each_groups_images_on_its_thread(
+        qwen25_dir, tmp_path, process_group):
+    """`rollout.stream` with a vision-language policy: the task images are drawn before the
+    stream starts (they need the event loop), and the teacher thread reads each group's
+    rows with the task image and the student's render."""
+    cfg = load_config(REPO / "configs" / "tiny-vl.toml", [
+        f"model.path='{qwen25_dir}'", f"run_dir='{tmp_path}'", "tasks.domains=['web']",
+        "rollout.max_new_tokens=8", "rollout.stream=true", "train.steps=1"])
+    trainer = Trainer(cfg)
+    seen = []
+    hidden = trainer.teacher.hidden
+    trainer.teacher.hidden = lambda ids_BL, mask_BL, images: (
+        seen.append((threading.current_thread().name, images)), hidden(ids_BL, mask_BL, images))[1]
+    try:
+        metrics = trainer.run_step()
+    finally:
+        trainer.close()
+    samples = cfg.rollout.prompts_per_step * cfg.rollout.group_size
+    assert {name.split("_")[0] for name, _ in seen} == {"teacher"}
+    assert sum(len(images.grid_I3) for _, images in seen) == 2 * samples
+    assert metrics["tokens"] > 0 and metrics["skipped"] == 0
 
 
 def test_a_policy_that_sees_pages_needs_their_screenshots(qwen25_dir, tmp_path):

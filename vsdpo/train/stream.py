@@ -24,60 +24,62 @@ from vsdpo.train.rollouts import Batch, Group, OnGroup
 from vsdpo.train.score import Scored
 
 
-async def stream_step(start: Callable[[OnGroup], Future], num_groups: int,
-                      score: Callable[[Group], Awaitable[list[Scored]]],
-                      teach: Callable[[Group, list[Scored]], list[Sample]],
-                      teacher: Executor, times: dict, spans: list
-                      ) -> tuple[Batch, list[Scored], list[Sample]]:
-    """Start sampling (`start(on_group)`, the batch's future), score each group as it
-    arrives and run `teach` on the `teacher` thread for each, in order; returns the batch, its
-    scores and its samples in the batch's order. Adds the stage waits to `times` and each
-    activity to `spans`."""
-    loop = asyncio.get_running_loop()
-    scoring = [loop.create_future() for _ in range(num_groups)]  # group k's (group, scores)
-    done_at = {}
-
-    def start_scoring(group: Group) -> None:  # on the event loop, as each group is sampled
-        async def scored():
-            t0 = time.perf_counter()
-            result = await score(group)
-            done_at["scored"] = time.perf_counter()
-            spans.append((f"render g{group.index}", "render", t0, done_at["scored"]))
-            return group, result
-        task = asyncio.ensure_future(scored())
-        task.add_done_callback(lambda t: _settle(scoring[group.index], t))
-
+def stream_step(loop: asyncio.AbstractEventLoop, start: Callable[[OnGroup], Future],
+                num_groups: int, score: Callable[[Group], Awaitable[list[Scored]]],
+                teach: Callable[[Group, list[Scored]], list[Sample]], teacher: Executor,
+                times: dict, spans: list) -> tuple[Batch, list[Scored], list[Sample]]:
+    """Start sampling (`start(on_group)`, on this thread: drawing the prompts may use `loop`),
+    score each group on `loop` as it arrives and run `teach` on the `teacher` thread for each,
+    in order; returns the batch, its scores and its samples in the batch's order. Adds the
+    stage waits to `times` and each activity to `spans`."""
+    arrived = [loop.create_future() for _ in range(num_groups)]
     t_start = time.perf_counter()
-    sampled = asyncio.wrap_future(
-        start(lambda group: loop.call_soon_threadsafe(start_scoring, group)))
+    sampled = start(lambda group: loop.call_soon_threadsafe(arrived[group.index].set_result,
+                                                           group))
+    return loop.run_until_complete(_stream(asyncio.wrap_future(sampled, loop=loop), arrived,
+                                           score, teach, teacher, t_start, times, spans))
+
+
+async def _stream(sampled: asyncio.Future, arrived: list[asyncio.Future], score, teach,
+                  teacher: Executor, t_start: float, times: dict, spans: list):
+    loop = asyncio.get_running_loop()
+    done_at = {}
     sampled.add_done_callback(lambda _: done_at.setdefault("sampled", time.perf_counter()))
-    scored_N, samples_N = [], []
-    for k in range(num_groups):
-        group, scored = await _unless_failed(scoring[k], sampled)
+
+    async def scored(k: int) -> tuple[Group, list[Scored]]:
+        group = await arrived[k]
         t0 = time.perf_counter()
-        samples_N += await loop.run_in_executor(teacher, teach, group, scored)
-        spans.append((f"teacher g{k}", "teacher", t0, time.perf_counter()))
-        scored_N += scored
-    batch = await sampled
+        result = await score(group)
+        done_at["scored"] = time.perf_counter()
+        spans.append((f"render g{k}", "render", t0, done_at["scored"]))
+        return group, result
+
+    scoring = [asyncio.ensure_future(scored(k)) for k in range(len(arrived))]
+    try:
+        scored_N, samples_N = [], []
+        for k, task in enumerate(scoring):
+            group, scores = await _unless_failed(task, sampled)
+            t0 = time.perf_counter()
+            samples_N += await loop.run_in_executor(teacher, teach, group, scores)
+            spans.append((f"teacher g{k}", "teacher", t0, time.perf_counter()))
+            scored_N += scores
+        batch = await sampled
+    finally:
+        for task in scoring:
+            task.cancel()
     end = time.perf_counter()
-    sampled_at, scored_at = done_at["sampled"], max(done_at["sampled"], done_at["scored"])
+    sampled_at = done_at["sampled"]
+    scored_at = max(sampled_at, done_at["scored"])
     for key, wait in (("rollout", sampled_at - t_start), ("render", scored_at - sampled_at),
                       ("teacher", end - scored_at)):
         times[key] = times.get(key, 0.0) + wait
     return batch, scored_N, samples_N
 
 
-def _settle(future: asyncio.Future, task: asyncio.Task) -> None:
-    if task.exception() is not None:
-        future.set_exception(task.exception())
-    else:
-        future.set_result(task.result())
-
-
-async def _unless_failed(future: asyncio.Future, sampled: asyncio.Future):
-    """`future`'s result; the engine's error instead if sampling fails before it is set
-    (the group would never come)."""
-    await asyncio.wait([future, sampled], return_when=asyncio.FIRST_COMPLETED)
-    if not future.done() and sampled.exception() is not None:
+async def _unless_failed(task: asyncio.Future, sampled: asyncio.Future):
+    """`task`'s result; the engine's error instead if sampling fails before it is done
+    (its group would never come)."""
+    await asyncio.wait([task, sampled], return_when=asyncio.FIRST_COMPLETED)
+    if not task.done() and sampled.exception() is not None:
         raise sampled.exception()
-    return await future
+    return await task

@@ -126,7 +126,7 @@ class Trainer:
         timed = functools.partial(_timed, times, self.spans)
         last = self.step + 1 >= self.cfg.train.steps
         if self.cfg.rollout.stream:  # render and teacher per group, as the groups come
-            batch, scored, samples = self.loop.run_until_complete(self.stream(last, times))
+            batch, scored, samples = self.stream(last, times)
         else:
             with timed("rollout"):
                 batch = self.rollouts.start(self.step, last).result()
@@ -154,22 +154,21 @@ class Trainer:
                                scored, [s.advantage for s in samples])
         return step_metrics(scored, sums, times, self.scheduler.get_last_lr()[0], staleness)
 
-    async def stream(self, last: bool, times: dict):
+    def stream(self, last: bool, times: dict):
         """`rollout.stream`'s sample → render → teacher, overlapped per group (`stream.py`);
         returns the batch, its scores and its samples with their teacher hidden states."""
+        def score(group):
+            return self.scorer.score(group.tasks, group.completions, group.offsets,
+                                     self.cfg.rollout.group_size)
+
         def teach(group, scored):
             samples = self.make_samples(group.tasks, group.completions, scored,
                                         group.task_images, group.version)
             return teacher_hidden_states(self.teacher, samples, self.cfg.train.micro_batch_tokens,
                                          self.tokenizer.pad_token_id)
-
-        def score(group):
-            return self.scorer.score(group.tasks, group.completions, group.offsets,
-                                     self.cfg.rollout.group_size)
-        return await stream_step(
-            lambda on_group: self.rollouts.start(self.step, last, on_group),
-            self.cfg.rollout.prompts_per_step, score, teach, self.teacher_thread, times,
-            self.spans)
+        start = functools.partial(self.rollouts.start, self.step, last)
+        return stream_step(self.loop, start, self.cfg.rollout.prompts_per_step, score, teach,
+                           self.teacher_thread, times, self.spans)
 
     def count_skipped(self, metrics: dict) -> None:
         """Skipped updates in a row (every rank counts the same); too many: the run diverged."""
