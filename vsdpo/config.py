@@ -14,6 +14,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vsdpo.feedback.context import ContextConfig
 from vsdpo.feedback.reward import RewardConfig
 from vsdpo.render import RenderConfig
 from vsdpo.render.pool import HTML_DOMAINS
+from vsdpo.tasks import DOMAINS, Task, load_tasks
 
 
 class ConfigError(ValueError):
@@ -222,6 +224,7 @@ def check_config(cfg: Config) -> None:
              "rollout.stream", "= true needs rollout.vllm.tensor_parallel_size = 1: the engine's "
              "collectives would run on its thread beside the teacher's, in no fixed order "
              "across ranks (NCCL can deadlock)")
+    check_restartable_launch(os.environ)
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; checked before it starts
     replicate = cfg.parallel.replicate
     _require(replicate >= 1 and world % replicate == 0, "parallel.replicate",
@@ -243,8 +246,16 @@ def check_config(cfg: Config) -> None:
              f"must be >= {56 * 56} (one 2×2 merge of 28-pixel patches), got {cfg.model.max_pixels}")
     _require(cfg.feedback.screenshot in ("boxed", "plain", "none"), "feedback.screenshot",
              f"must be 'boxed', 'plain' or 'none', got {cfg.feedback.screenshot!r}")
+    train_tasks = _task_file("tasks.path", cfg.tasks.path)
+    _task_file("tasks.eval_path", cfg.tasks.eval_path)
+    _require(bool(cfg.tasks.path) or cfg.tasks.num_train >= 1, "tasks.num_train",
+             f"must be >= 1 when tasks.path is not set, got {cfg.tasks.num_train}")
+    _require(cfg.tasks.num_eval >= 0, "tasks.num_eval", f"must be >= 0, got {cfg.tasks.num_eval}")
+    _require(bool(cfg.tasks.domains) and set(cfg.tasks.domains) <= set(DOMAINS), "tasks.domains",
+             f"must be a non-empty list of {list(DOMAINS)}, got {cfg.tasks.domains!r}")
+    domains = [t.domain for t in train_tasks] if cfg.tasks.path else cfg.tasks.domains
     _require(cfg.render.screenshot or not _is_vision_language(cfg.model.path)
-             or not set(_task_domains(cfg.tasks)) & set(HTML_DOMAINS), "render.screenshot",
+             or not set(domains) & set(HTML_DOMAINS), "render.screenshot",
              "is false, but a vision-language policy sees each page's reference render and its "
              "teacher the student's render: set render.screenshot = true")
     for name in ("steps", "micro_batch_tokens", "grad_clip", "lr"):
@@ -289,16 +300,31 @@ def _is_vision_language(path: str) -> bool:
     return config.is_file() and "vision_config" in json.loads(config.read_text())
 
 
-def _task_domains(tasks: TasksConfig) -> list[str]:
-    """The domains the run trains on: the task file's (a file that is missing or malformed is
-    left to `build_tasks`, which names the key), else the synthetic generator's."""
-    if not tasks.path:
-        return tasks.domains
-    try:
-        lines = Path(tasks.path).read_text().splitlines()
-        return [json.loads(line).get("domain") for line in lines if line.strip()]
-    except (OSError, ValueError, AttributeError):
+def _task_file(key: str, path: str) -> list[Task]:
+    """The tasks of a JSONL task file, read now so that a missing, malformed or empty file
+    is a config mistake; none when `path` is unset."""
+    if not path:
         return []
+    _require(Path(path).is_file(), key, f"{path!r}: no such file")
+    try:
+        tasks = load_tasks(path)
+    except ValueError as err:  # names the file and line
+        raise ConfigError(f"{key}: {err}") from None
+    _require(bool(tasks), key, f"{path!r} holds no task")
+    return tasks
+
+
+def check_restartable_launch(env: Mapping[str, str]) -> None:
+    """Refuse `torchrun --max-restarts=N` (N > 0) over a rendezvous store that torchrun's
+    agents share across restarts. The restarted workers would find the last group's keys
+    still in that store, and read a dead peer's address from them: gloo's connect is
+    refused, or waits forever (pytorch#135712). With sharing off, each group gets a fresh
+    store, hosted by its rank 0."""
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") == "True" and \
+            int(env.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0:
+        raise ConfigError("torchrun --max-restarts > 0 needs TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
+                          "in torchrun's environment: a restarted group would read the dead "
+                          "group's addresses from the shared rendezvous store (pytorch#135712)")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

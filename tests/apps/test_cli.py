@@ -2,6 +2,7 @@
 torchrun: help, and config errors as one line."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from vsdpo.cli import main
-from vsdpo.config import ConfigError, TasksConfig
-from vsdpo.train.data import build_tasks
+from vsdpo.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,14 +47,16 @@ def test_under_torchrun_a_config_mistake_is_one_line_from_rank_zero():
     assert done.stderr.count("Traceback") <= 1 and "vsdpo/config.py" not in done.stderr, done.stderr
 
 
-def test_a_missing_task_file_names_its_key(tmp_path):
-    missing = tmp_path / "nope.jsonl"
-    with pytest.raises(ConfigError, match=f"tasks.eval_path='{missing}': no such file"):
-        build_tasks(TasksConfig(eval_path=str(missing)), split="eval")
-
-
-def test_a_malformed_task_file_names_its_key_and_line(tmp_path):
-    bad = tmp_path / "tasks.jsonl"
+def test_a_task_mistake_is_a_config_error_naming_its_key(tmp_path):
+    """Found by `load_config`, before any process group or model."""
+    missing, empty, bad = (tmp_path / name for name in ("nope.jsonl", "empty.jsonl", "bad.jsonl"))
+    empty.write_text("\n")
     bad.write_text('{"id": "a", "domain": "chart", "prompt": "x"}\nnot json\n')
-    with pytest.raises(ConfigError, match=f"tasks.path: {bad}:2: not a valid task record"):
-        build_tasks(TasksConfig(path=str(bad)))
+    for override, message in [
+            (f"tasks.eval_path='{missing}'", f"tasks.eval_path '{missing}': no such file"),
+            (f"tasks.path='{empty}'", f"tasks.path '{empty}' holds no task"),
+            (f"tasks.path='{bad}'", f"tasks.path: {bad}:2: not a valid task record"),
+            ("tasks.num_train=0", "tasks.num_train must be >= 1"),
+            ("tasks.domains=['charts']", "tasks.domains must be a non-empty list")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(None, ["model.path='warmstart'", override])

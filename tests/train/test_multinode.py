@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from vsdpo.config import ConfigError
+from vsdpo.config import ConfigError, check_restartable_launch
 from vsdpo.train.checkpoint import latest_checkpoint
-from vsdpo.train.distributed import check_restartable_launch, free_port
+from vsdpo.train.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["rollout.prompts_per_step=1", "rollout.group_size=2", "rollout.max_new_tokens=32",

@@ -6,18 +6,14 @@ slice. The only state is `position` (prompts consumed so far), so a resumed run 
 restores it sees exactly the prompts the uninterrupted run would have seen.
 """
 
-from pathlib import Path
-
 import torch
 
-from vsdpo.config import ConfigError, TasksConfig
+from vsdpo.config import TasksConfig
 from vsdpo.tasks import Task, generate_tasks, load_tasks
 
 
 class TaskStream:
     def __init__(self, tasks: list[Task], per_rank: int, rank: int, world: int, seed: int):
-        if not tasks:
-            raise ConfigError("the task list is empty: check tasks.path or tasks.num_train")
         self.tasks, self.per_rank, self.rank, self.world, self.seed = tasks, per_rank, rank, world, seed
         self.position = 0
 
@@ -35,16 +31,11 @@ class TaskStream:
 
 
 def build_tasks(cfg: TasksConfig, split: str = "train") -> list[Task]:
-    """Tasks from JSONL when a path is set, else the embedded synthetic generator. A missing
-    or malformed file is a `ConfigError` naming the key, which the commands print as one line."""
-    key, path = ("tasks.path", cfg.path) if split == "train" else ("tasks.eval_path", cfg.eval_path)
+    """Tasks from JSONL when a path is set (`check_config` has read it), else the embedded
+    synthetic generator."""
+    path = cfg.path if split == "train" else cfg.eval_path
     if path:
-        if not Path(path).is_file():
-            raise ConfigError(f"{key}={path!r}: no such file")
-        try:
-            return load_tasks(path)
-        except ValueError as err:  # names the file and line
-            raise ConfigError(f"{key}: {err}") from None
+        return load_tasks(path)
     n = cfg.num_train if split == "train" else cfg.num_eval
     return generate_tasks(cfg.domains, n, seed=cfg.seed, split=split)
 

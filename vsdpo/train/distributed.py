@@ -6,14 +6,12 @@ import ctypes
 import os
 import socket
 import sys
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import NoReturn
 
 import torch
 import torch.distributed as dist
 
-from vsdpo.config import ConfigError
 from vsdpo.train.faults import register_rank
 
 
@@ -30,7 +28,6 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     store, so that `naming_dead_ranks` can tell which peer has gone. A run alone (no torchrun)
     hosts its store on a free port: a fixed one collides with another such run on the machine.
     """
-    check_restartable_launch(os.environ)
     cuda = torch.cuda.is_available()
     device = torch.device("cpu")
     if cuda:
@@ -50,19 +47,6 @@ def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.de
     rank = dist.get_rank()
     register_rank(rank)
     return rank, dist.get_world_size(), device
-
-
-def check_restartable_launch(env: Mapping[str, str]) -> None:
-    """Refuse `torchrun --max-restarts=N` (N > 0) over a rendezvous store that torchrun's
-    agents share across restarts. The restarted workers would find the last group's keys
-    still in that store, and read a dead peer's address from them: gloo's connect is
-    refused, or waits forever (pytorch#135712). With sharing off, each group gets a fresh
-    store, hosted by its rank 0."""
-    if env.get("TORCHELASTIC_USE_AGENT_STORE") == "True" and \
-            int(env.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0:
-        raise ConfigError("torchrun --max-restarts > 0 needs TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
-                          "in torchrun's environment: a restarted group would read the dead "
-                          "group's addresses from the shared rendezvous store (pytorch#135712)")
 
 
 def exit_process(status: int = 0) -> NoReturn:
