@@ -1,7 +1,8 @@
 """The run recipes in configs/: each loads, passes the checks, and says what it means.
 
 The GPU recipes point `model.path` at a local checkout of the model that does not exist
-here, so the tests override it with an empty directory (the checks only need a directory).
+here, so the tests override it with an empty directory (the checks only need a directory),
+and their task files, relative to where the run starts, at one-task files written there.
 """
 
 import dataclasses
@@ -13,7 +14,8 @@ from unittest import mock
 
 import pytest
 
-from vsdpo.config import check_config, load_config
+from vsdpo.config import load_config
+from vsdpo.tasks import Task, save_tasks
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(CONFIGS.glob("*.toml"))
@@ -33,8 +35,18 @@ WORLD_SIZES = {"qwen2.5-coder-7b-1node.toml": 8, "qwen2.5-coder-7b-multinode.tom
 
 
 def _load(path: Path, tmp_path: Path):
-    with mock.patch.dict(os.environ, {"WORLD_SIZE": str(WORLD_SIZES[path.name])}):
-        return load_config(path, [f"model.path={tmp_path}"])
+    tasks = tomllib.loads(path.read_text()).get("tasks", {})
+    for key in ("path", "eval_path"):
+        if key in tasks:
+            (tmp_path / tasks[key]).parent.mkdir(parents=True, exist_ok=True)
+            save_tasks([Task(key, "chart", "a bar chart of sales")], tmp_path / tasks[key])
+    cwd = Path.cwd()
+    os.chdir(tmp_path)  # the recipes' task paths are relative to it
+    try:
+        with mock.patch.dict(os.environ, {"WORLD_SIZE": str(WORLD_SIZES[path.name])}):
+            return load_config(path, [f"model.path={tmp_path}"])
+    finally:
+        os.chdir(cwd)
 
 
 def _leaves(table: dict, prefix: str = ""):
@@ -51,10 +63,8 @@ def test_the_gpu_recipes_exist():
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_recipe_loads_and_passes_the_checks(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", str(WORLD_SIZES[path.name]))
-    cfg = _load(path, tmp_path)
-    check_config(cfg)
+def test_every_recipe_loads_and_passes_the_checks(path, tmp_path):
+    cfg = _load(path, tmp_path)  # `load_config` runs `check_config`
     assert cfg.loss.temperature == cfg.rollout.temperature
 
 
