@@ -15,7 +15,7 @@ from vsdpo.train.metrics import TIME_KEYS
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_step_profile_reports_every_stage_of_both_modes_and_writes_a_timeline(tmp_path):
+def test_step_profile_reports_every_stage_of_each_mode_and_writes_a_timeline(tmp_path):
     model = save_tiny_model(tmp_path / "model")
     out, trace = tmp_path / "step.json", tmp_path / "trace"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -1,8 +1,10 @@
 """The trainer: built from a `Config` by `build_*` functions, run by a loop that reads as the
 step does — rollout → render_and_score → train_step → sync_weights → save.
 
-The rollout is sampled in the step or, with `rollout.max_staleness = 1`, one step ahead on a
-background thread while the step trains (`rollouts.py`); the loop reads the same either way.
+The rollout is sampled on a rollout thread, in the step or, with `rollout.max_staleness = 1`,
+one step ahead while the step trains (`rollouts.py`); the loop reads the same either way. With
+`rollout.stream`, each group is rendered and read by the teacher as soon as it is sampled
+(`stream.py`).
 
 Runs as one process per device under torchrun, or alone (a group of one). A run directory
 that already holds a checkpoint is resumed from its latest one.
