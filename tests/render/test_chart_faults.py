@@ -11,6 +11,7 @@ renderer's timeout), so the chart that is killed is known to be in flight.
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import time
 
@@ -18,6 +19,7 @@ import pytest
 
 from chart_session import SyncChartRenderer
 from processes import descendants, process_status
+from vsdpo.render import chart
 from vsdpo.render.chart import ChartConfig
 
 # Blocks SIGUSR1 first, so one sent early stays pending; /proc shows it in SigBlk.
@@ -102,3 +104,34 @@ def test_a_chart_that_sigkills_itself_every_time_is_an_error_after_one_retry(ren
     result = renderer.render("import signal\nsignal.raise_signal(signal.SIGKILL)\n")
     assert not result.ok and "SIGKILL" in result.error and "again on the retry" in result.error
     assert renderer.render(NORMAL).ok
+
+
+def test_auto_falls_back_to_rlimits_only_where_bubblewrap_cannot_run(tmp_path, monkeypatch):
+    """A `bwrap` that refuses to run (a stand-in script first on PATH, as where user
+    namespaces are off): the probe says why and the charts render under rlimits."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    r = SyncChartRenderer(ChartConfig(workers=1, use_bwrap="auto"))
+    try:
+        assert r.renderer.sandbox == "rlimits"
+        assert r.render(NORMAL).ok
+    finally:
+        r.close()
+
+
+def test_a_worker_slow_to_start_is_an_error_not_a_reason_to_drop_bubblewrap(monkeypatch):
+    """Under load a worker may miss its start-up time; with bubblewrap able to run, the
+    renderer says so instead of starting without it. Load cannot be made on cue, so a
+    stand-in `_Worker.start` times out the bubblewrap workers (the probe is real)."""
+    assert shutil.which("bwrap"), "bubblewrap is not installed (apt bubblewrap)"
+    start = chart._Worker.start
+
+    async def timing_out_under_bwrap(worker):
+        if worker.argv[0] == shutil.which("bwrap"):
+            raise RuntimeError("chart worker failed to start (TimeoutError())")
+        await start(worker)
+    monkeypatch.setattr(chart._Worker, "start", timing_out_under_bwrap)
+    with pytest.raises(RuntimeError, match="chart worker failed to start"):
+        SyncChartRenderer(ChartConfig(workers=1, use_bwrap="auto"))

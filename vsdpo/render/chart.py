@@ -30,6 +30,7 @@ from vsdpo.render.types import ChartLog, Defect, Element, RenderResult
 
 log = logging.getLogger(__name__)
 _STARTUP_S = 60.0   # a cold worker imports matplotlib and draws a warm-up figure
+_PROBE_S = 30.0     # a bare python in bubblewrap (`ChartRenderer._bwrap_fails`)
 _GRACE_S = 5.0      # the worker enforces `timeout_s`; this is slack for its own replies
 # Runs the worker with `vsdpo` and `vsdpo.render` as bare packages: `vsdpo.render`'s __init__
 # pulls in the browser pool, which a chart worker must not load.
@@ -144,6 +145,10 @@ class _Worker:
         self._drain.cancel()
 
 
+def _bwrap_prefix(mpl_cache: str) -> list[str]:
+    return chart_sandbox.bwrap_command(shutil.which("bwrap"), mpl_cache, tmp_mb=256)
+
+
 class ChartRenderer:
     """A pool of warm, sandboxed matplotlib workers. `sandbox` says which layer is active."""
 
@@ -170,7 +175,7 @@ class ChartRenderer:
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         argv = [sys.executable, "-c", _BOOTSTRAP, json.dumps(settings), chart_sandbox.package_root()]
         if use_bwrap:
-            argv = chart_sandbox.bwrap_command(shutil.which("bwrap"), cache, tmp_mb=256) + argv
+            argv = _bwrap_prefix(cache) + argv
         return argv, env, "/" if use_bwrap else self._tmp
 
     async def _spawn(self, use_bwrap: bool) -> _Worker:
@@ -181,28 +186,45 @@ class ChartRenderer:
         return worker
 
     async def start(self) -> None:
-        """Start the workers; with use_bwrap="auto", fall back to rlimits if bwrap fails."""
+        """Start the workers. With use_bwrap="auto", the rlimits-only sandbox is used where
+        bubblewrap cannot run here (a quick probe says why); once it can, a worker that fails
+        to start is an error, never a reason to drop bubblewrap (a worker slow to start under
+        load would otherwise lose its sandbox)."""
         import matplotlib.font_manager  # noqa: F401 - builds the font cache workers share
 
         want = self.config.use_bwrap
-        use_bwrap = want is True or (want == "auto" and shutil.which("bwrap") is not None)
         if want is True and shutil.which("bwrap") is None:
             raise RuntimeError("ChartConfig.use_bwrap=True but no `bwrap` on PATH: install "
                                "bubblewrap or set use_bwrap='auto'")
-        try:
-            first = await self._spawn(use_bwrap)
-        except RuntimeError as exc:
-            if not use_bwrap or want is True:
-                raise
-            log.warning("bubblewrap failed, using the rlimits-only chart sandbox: %s", exc)
+        use_bwrap = want is True or (want == "auto" and shutil.which("bwrap") is not None)
+        if use_bwrap and want == "auto" and (why := await self._bwrap_fails()):
+            log.warning("bubblewrap cannot run here, using the rlimits-only chart sandbox: %s",
+                        why)
             use_bwrap = False
-            first = await self._spawn(use_bwrap)
         self.sandbox = "bwrap" if use_bwrap else "rlimits"
-        rest = await asyncio.gather(*(self._spawn(use_bwrap)
-                                      for _ in range(self.config.workers - 1)))
-        for worker in (first, *rest):
+        workers = await asyncio.gather(*(self._spawn(use_bwrap)
+                                         for _ in range(self.config.workers)))
+        for worker in workers:
             self._workers.append(worker)
             self._idle.put_nowait(worker)
+
+    async def _bwrap_fails(self) -> str | None:
+        """Why bubblewrap cannot run a worker here (no user namespaces, a bind it refuses),
+        or None: `python -c pass` in the workers' sandbox."""
+        import matplotlib
+
+        _, env, cwd = self._worker_argv(use_bwrap=True)
+        proc = await asyncio.create_subprocess_exec(
+            *_bwrap_prefix(matplotlib.get_cachedir()), sys.executable, "-c", "pass", env=env,
+            cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), _PROBE_S)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return f"a bare python in bubblewrap did not exit within {_PROBE_S:.0f}s"
+        return None if proc.returncode == 0 else err.decode(errors="replace")[-2000:] or (
+            f"exit status {proc.returncode}")
 
     async def render(self, code: str) -> RenderResult:
         """Render one chart program. Never raises (except for a renderer that is not started).
