@@ -135,3 +135,29 @@ def test_a_worker_slow_to_start_is_an_error_not_a_reason_to_drop_bubblewrap(monk
     monkeypatch.setattr(chart._Worker, "start", timing_out_under_bwrap)
     with pytest.raises(RuntimeError, match="chart worker failed to start"):
         SyncChartRenderer(ChartConfig(workers=1, use_bwrap="auto"))
+
+
+def test_a_worker_that_cannot_restart_fails_its_charts_at_once_until_it_may_try_again(
+        monkeypatch):
+    """A starved machine: the dead worker's restart fails (a stand-in `_Worker.start`, as
+    starvation cannot be made on cue). Its charts then fail at once, each without another
+    start-up wait, until the back-off ends; then a restart is tried again, and works."""
+    r = SyncChartRenderer(ChartConfig(workers=1, use_bwrap=False))
+    start, starts = chart._Worker.start, []
+
+    async def failing_start(worker):
+        starts.append(worker)
+        raise RuntimeError("chart worker failed to start (TimeoutError())")
+    try:
+        monkeypatch.setattr(chart._Worker, "start", failing_start)
+        (worker,) = r.renderer._workers
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+        r.loop.run_until_complete(worker.proc.wait())
+        first, second = r.render(NORMAL), r.render(NORMAL)
+        assert "could not restart it" in first.error and len(starts) == 1
+        assert second.error.startswith("chart worker down") and len(starts) == 1
+        monkeypatch.setattr(chart._Worker, "start", start)
+        worker.down = (time.monotonic(), worker.down[1])  # the back-off is over
+        assert r.render(NORMAL).ok and r.renderer._workers[0] is not worker
+    finally:
+        r.close()

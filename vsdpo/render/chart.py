@@ -23,6 +23,7 @@ import signal
 import struct
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from vsdpo.render import chart_sandbox
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 _STARTUP_S = 60.0   # a cold worker imports matplotlib and draws a warm-up figure
 _PROBE_S = 30.0     # a bare python in bubblewrap (`ChartRenderer._bwrap_fails`)
 _GRACE_S = 5.0      # the worker enforces `timeout_s`; this is slack for its own replies
+_RESTART_BACKOFF_S = 60.0  # after a failed restart, a worker's charts fail at once this long
 # Runs the worker with `vsdpo` and `vsdpo.render` as bare packages: `vsdpo.render`'s __init__
 # pulls in the browser pool, which a chart worker must not load.
 _BOOTSTRAP = """import sys, types, runpy
@@ -97,6 +99,7 @@ class _Worker:
         self.argv, self.env, self.cwd = argv, env, cwd
         self.proc: asyncio.subprocess.Process | None = None
         self.stderr_tail = b""
+        self.down: tuple[float, str] | None = None  # (until, why): its restart failed
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -239,6 +242,8 @@ class ChartRenderer:
             raise RuntimeError("ChartRenderer.render called before `await renderer.start()`")
         worker = await self._idle.get()
         try:
+            if worker.down and time.monotonic() < worker.down[0]:
+                return RenderResult(ok=False, error=f"chart worker down: {worker.down[1]}")
             for _ in range(2):
                 try:
                     reply = await worker.run(code, self.config.timeout_s)
@@ -248,6 +253,8 @@ class ChartRenderer:
                 except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
                     worker = await self._replace(worker)
                     error = f"chart worker died ({exc!r})"
+                    if worker.down:
+                        return RenderResult(ok=False, error=f"{error}; {worker.down[1]}")
                     continue
                 if not (isinstance(reply, dict) and reply.get("killed") is True):
                     return _parse(reply)
@@ -257,13 +264,18 @@ class ChartRenderer:
             self._idle.put_nowait(worker)
 
     async def _replace(self, worker: _Worker) -> _Worker:
-        """A fresh worker in place of a failed one (the dead one again if that fails too)."""
+        """A fresh worker in place of a failed one. If that fails too, the dead one stays and
+        is marked down: its charts fail at once for `_RESTART_BACKOFF_S`, then the next one
+        tries a restart, so a starved machine loses one start-up wait per worker and minute,
+        not one per chart."""
         await worker.kill()
         fresh = _Worker(worker.argv, worker.env, worker.cwd)
         try:
             await fresh.start()
         except RuntimeError as exc:
             log.error("could not restart a chart worker: %s", exc)
+            why = f"could not restart it ({str(exc)[:300]})"
+            worker.down = (time.monotonic() + _RESTART_BACKOFF_S, why)
             return worker
         self._workers[self._workers.index(worker)] = fresh
         return fresh
