@@ -272,14 +272,21 @@ def check_config(cfg: Config) -> None:
              "wait of one rank for another (a checkpoint save, the warm-start build)")
 
 
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The run directory's latest complete checkpoint (`vsdpo/train/checkpoint.py` writes
+    them; `check_resume` reads which model it started from)."""
+    found = sorted(p for p in (Path(run_dir) / "checkpoints").glob("step_*")
+                   if p.is_dir() and not p.name.endswith(".tmp") and (p / "meta.json").is_file())
+    return found[-1] if found else None
+
+
 def check_resume(cfg: Config) -> None:
     """A run directory resumes only from the model it started from: another one (a rebuilt
     warm start, whose cache key changed) would load weights that do not fit its tokenizer.
     Checked before any work, so a changed warm start is not rebuilt first. "tiny-vl" is not
     checked: its random weights come from one fixed recipe, and a run over them resumes."""
-    checkpoints = sorted(p for p in (Path(cfg.run_dir) / "checkpoints").glob("step_*/meta.json")
-                         if not p.parent.name.endswith(".tmp"))
-    started = checkpoints and json.loads(checkpoints[-1].read_text()).get("model")
+    latest = latest_checkpoint(cfg.run_dir)
+    started = latest and json.loads((latest / "meta.json").read_text()).get("model")
     if not started or cfg.model.path == "tiny-vl":
         return
     model_dir = cfg.model.path

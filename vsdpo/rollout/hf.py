@@ -62,8 +62,9 @@ class HFGenerator:
         logp_BT = torch.log_softmax(logits_BTV / temperature, dim=-1).gather(
             2, new_BT.unsqueeze(2)).squeeze(2)
         completions = [self._completion(i // n, new_BT[i], logp_BT[i]) for i in range(len(new_BT))]
-        for i in range(len(prompts) if on_group else 0):
-            on_group(i, completions[i * n:(i + 1) * n])
+        if on_group:
+            for i in range(len(prompts)):
+                on_group(i, completions[i * n:(i + 1) * n])
         return completions
 
     @torch.no_grad()

@@ -33,16 +33,11 @@ from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
                                                      set_model_state_dict,
                                                      set_optimizer_state_dict)
 
+from vsdpo.config import latest_checkpoint
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written; raised on every rank, the previous one is intact."""
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    found = sorted(p for p in (Path(run_dir) / "checkpoints").glob("step_*")
-                   if p.is_dir() and not p.name.endswith(".tmp") and (p / "meta.json").is_file())
-    return found[-1] if found else None
 
 
 def save_checkpoint(run_dir, step: int, position: int, policy, optimizer, scheduler,
