@@ -28,6 +28,7 @@ Writes bench/results/step_<config>_<engine>_<device>.json and, beside it, the sa
 
 import argparse
 import contextlib
+import shutil
 import statistics
 import tempfile
 import time
@@ -93,6 +94,8 @@ def _measure(args, mode: str, rank: int):
         dist.all_gather_object(timeline, spans)
     finally:
         trainer.close()
+        if rank == 0:  # the ranks wrote their checkpoints before the gather above
+            shutil.rmtree(run_dir[0], ignore_errors=True)
     return cfg, steps, timeline
 
 

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_step_profile_reports_every_stage_of_each_mode_and_writes_a_timeline(tmp_path):
     model = save_tiny_model(tmp_path / "model")
     out, trace = tmp_path / "step.json", tmp_path / "trace"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp)}
     proc = subprocess.run(
         [sys.executable, "bench/step.py", "--steps", "2", "--warmup", "0", "--profile", str(trace),
          "--out", str(out), "--set", f"model.path='{model}'", "--set", "rollout.max_new_tokens=16",
@@ -27,6 +29,7 @@ def test_step_profile_reports_every_stage_of_each_mode_and_writes_a_timeline(tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result == json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not list(tmp.glob("vsdpo-step-*"))  # each mode's run directory is removed
     assert result["samples_per_step"] == 2 * 4 and result["speedup"] > 0
     sync = result["modes"]["0"]["summary"]["median_s"]
     assert sync["sync"] < result["predicted_one_step_off_s"] <= sum(sync[k] for k in TIME_KEYS)

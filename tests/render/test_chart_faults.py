@@ -13,6 +13,8 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -161,3 +163,24 @@ def test_a_worker_that_cannot_restart_fails_its_charts_at_once_until_it_may_try_
         assert r.render(NORMAL).ok and r.renderer._workers[0] is not worker
     finally:
         r.close()
+
+
+def test_a_pool_killed_before_close_leaves_a_temp_dir_the_next_pool_removes(tmp_path,
+                                                                             monkeypatch):
+    """An rlimits-only pool keeps a temp dir named after its process; a killed process
+    cannot remove it, so the next pool does, and keeps those of living processes."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f"vsdpo-chart-{dead.pid}-abc"
+    living = tmp_path / f"vsdpo-chart-{os.getppid()}-def"
+    orphan.mkdir()
+    living.mkdir()
+    r = SyncChartRenderer(ChartConfig(workers=1, use_bwrap=False))
+    try:
+        assert not orphan.exists() and living.exists()
+        (own,) = set(tmp_path.glob(f"vsdpo-chart-{os.getpid()}-*"))
+        assert r.render(NORMAL).ok
+    finally:
+        r.close()
+    assert not own.exists()

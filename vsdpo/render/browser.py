@@ -15,6 +15,7 @@ timeout.
 import asyncio
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,17 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update", "--disable-sync", "--no-first-run",
                "--disable-quic", "--disable-extensions", "--disable-dev-shm-usage",
                "--mute-audio", "--disable-default-apps"]
+# Chromium keeps a socket in a directory of its own under $TMPDIR, and a socket path holds at
+# most 107 bytes: under a longer temp dir (a deep job directory) the browser dies at launch.
+_MAX_TMPDIR = 60
+
+
+def _browser_env() -> dict[str, str] | None:
+    """Our environment with TMPDIR=/tmp where our temp dir is too long for Chromium's socket
+    path; None (our environment as it is) otherwise."""
+    if len(tempfile.gettempdir()) <= _MAX_TMPDIR:
+        return None
+    return {**os.environ, "TMPDIR": "/tmp"}
 
 
 def find_chromium(path: str | None = None) -> str:
@@ -128,7 +140,7 @@ class BrowserPool:
     async def _launch(self, b: int):
         self.browsers[b] = await self.playwright.chromium.launch(
             executable_path=self.executable, args=LAUNCH_ARGS, headless=True,
-            timeout=30_000)
+            env=_browser_env(), timeout=30_000)
         self.disconnected[b] = _fired(self.browsers[b], "disconnected")
         self.generation[b] += 1
 

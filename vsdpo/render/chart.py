@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vsdpo.render import chart_sandbox
 from vsdpo.render.types import ChartLog, Defect, Element, RenderResult
@@ -148,6 +149,25 @@ class _Worker:
         self._drain.cancel()
 
 
+def _remove_orphaned_tmp() -> None:
+    """Remove the temp dirs that rlimits-only pools left when their process was killed
+    before `close`: each is named after its process, which no longer exists."""
+    for path in Path(tempfile.gettempdir()).glob("vsdpo-chart-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
 def _bwrap_prefix(mpl_cache: str) -> list[str]:
     return chart_sandbox.bwrap_command(shutil.which("bwrap"), mpl_cache, tmp_mb=256)
 
@@ -183,7 +203,8 @@ class ChartRenderer:
 
     async def _spawn(self, use_bwrap: bool) -> _Worker:
         if not use_bwrap and self._tmp is None:  # bwrap workers use their private /tmp
-            self._tmp = tempfile.mkdtemp(prefix="vsdpo-chart-")
+            _remove_orphaned_tmp()
+            self._tmp = tempfile.mkdtemp(prefix=f"vsdpo-chart-{os.getpid()}-")
         worker = _Worker(*self._worker_argv(use_bwrap))
         await worker.start()
         return worker
