@@ -11,6 +11,7 @@ from vsdpo.cli import main
 from vsdpo.tasks import generate_tasks
 from vsdpo.warmstart import WarmstartConfig, cache_key, format_prompt, warmstart
 from vsdpo.warmstart.build import code_of
+from vsdpo.warmstart.induction import ROPE_THETA, code_dims
 from vsdpo.warmstart.measure import CONTEXTS, gate, measure
 
 TOY = WarmstartConfig(num_student_examples=40, num_feedback_examples=6, vocab_size=400,
@@ -95,3 +96,16 @@ def test_the_command_prints_only_the_directory_on_stdout(model_dir, capsys):
     assert main(["warmstart", "--out", str(model_dir.parent), *toy]) == 0
     out, err = capsys.readouterr()
     assert out == f"{model_dir}\n" and "cached model" in err
+
+
+def test_induction_head_builds_a_model_that_starts_from_the_written_in_circuit(tmp_path):
+    """`induction_head=True`: the saved config has the head's `rope_theta`, and no SFT step
+    (steps 0 is refused, so the fewest) wipes the code readout from the output head."""
+    config = WarmstartConfig(**{**vars(TOY), "num_layers": 2, "induction_head": True,
+                                "copy_steps": 0, "steps": 1})
+    path = warmstart(tmp_path, config, log=lambda _: None)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert model.config.rope_parameters["rope_theta"] == ROPE_THETA
+    K = code_dims(TOY.hidden_size, TOY.hidden_size // TOY.num_heads)
+    readout_VK, rest_VH = model.lm_head.weight[:, 2 * K:3 * K], model.lm_head.weight[:, 3 * K:]
+    assert readout_VK.abs().mean() > 10 * rest_VH.abs().mean()

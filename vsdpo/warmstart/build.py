@@ -29,6 +29,7 @@ import transformers
 import vsdpo
 from vsdpo.warmstart.corpus import (ContextFn, RenderFn, feedback_examples, real_context_fn,
                                     real_render_fn, student_examples)
+from vsdpo.warmstart.induction import ROPE_THETA, install_induction_head
 from vsdpo.warmstart.sft import build_model, copy_sequences, encode, train
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
@@ -58,6 +59,7 @@ class WarmstartConfig:
     lr: float = 1e-3
     warmup_steps: int = 20
     content_weight: float = 5.0  # loss weight of completion tokens that copy a prompt word
+    induction_head: bool = False  # write one in before training (induction.py; off: LOG.md)
 
     def __post_init__(self):
         for name in ("num_student_examples", "num_feedback_examples", "hidden_size",
@@ -69,6 +71,9 @@ class WarmstartConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"WarmstartConfig.{name} must be in [0, 1], "
                                  f"got {getattr(self, name)}")
+        if self.induction_head and self.num_layers < 2:
+            raise ValueError("WarmstartConfig.num_layers must be >= 2 with induction_head: the "
+                             f"head takes two layers, got {self.num_layers}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"WarmstartConfig.hidden_size ({self.hidden_size}) must be a "
                              f"multiple of num_heads ({self.num_heads})")
@@ -145,7 +150,10 @@ def warmstart(out_dir: str | Path | None = None, config: WarmstartConfig = Warms
     tokenizer = train_tokenizer((e.prompt + e.completion for e in student + feedback),
                                 c.vocab_size)
     model = build_model(tokenizer, c.hidden_size, c.num_layers, c.num_heads,
-                        c.intermediate_size, c.max_len, c.seed)
+                        c.intermediate_size, c.max_len, c.seed,
+                        **({"rope_theta": ROPE_THETA} if c.induction_head else {}))
+    if c.induction_head:
+        install_induction_head(model, c.max_len, c.seed)
     student_ids, feedback_ids = (encode(part, tokenizer, c.max_len, c.content_weight)
                                  for part in (student, feedback))
     copies = copy_sequences(tokenizer, c.copy_steps * c.copy_batch_size, c.seed)

@@ -106,13 +106,13 @@ def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
 
 def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int,
                 num_heads: int, intermediate_size: int, max_len: int,
-                seed: int) -> LlamaForCausalLM:
+                seed: int, **llama_config) -> LlamaForCausalLM:
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads,
         num_key_value_heads=num_heads, max_position_embeddings=max(2048, max_len),
         tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **llama_config)
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
