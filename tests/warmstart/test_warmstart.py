@@ -92,7 +92,8 @@ def test_a_bad_config_raises_naming_the_field(field, value):
 
 def test_the_command_prints_only_the_directory_on_stdout(model_dir, capsys):
     """Progress goes to stderr, so `$(vsdpo warmstart)` is the path (here: the cached one)."""
-    toy = [f"--set={k}={v}" for k, v in vars(TOY).items()]
+    toy = [f"--set={k}={str(v).lower() if isinstance(v, bool) else v}"
+           for k, v in vars(TOY).items()]
     assert main(["warmstart", "--out", str(model_dir.parent), *toy]) == 0
     out, err = capsys.readouterr()
     assert out == f"{model_dir}\n" and "cached model" in err
@@ -101,11 +102,11 @@ def test_the_command_prints_only_the_directory_on_stdout(model_dir, capsys):
 def test_induction_head_builds_a_model_that_starts_from_the_written_in_circuit(tmp_path):
     """`induction_head=True`: the saved config has the head's `rope_theta`, and no SFT step
     (steps 0 is refused, so the fewest) wipes the code readout from the output head."""
-    config = WarmstartConfig(**{**vars(TOY), "num_layers": 2, "induction_head": True,
-                                "copy_steps": 0, "steps": 1})
+    config = WarmstartConfig(**{**vars(TOY), "num_layers": 2, "num_heads": 1,
+                                "induction_head": True, "copy_steps": 0, "steps": 1})
     path = warmstart(tmp_path, config, log=lambda _: None)
     model = AutoModelForCausalLM.from_pretrained(path)
     assert model.config.rope_parameters["rope_theta"] == ROPE_THETA
-    K = code_dims(TOY.hidden_size, TOY.hidden_size // TOY.num_heads)
+    K = code_dims(TOY.hidden_size, TOY.hidden_size)
     readout_VK, rest_VH = model.lm_head.weight[:, 2 * K:3 * K], model.lm_head.weight[:, 3 * K:]
     assert readout_VK.abs().mean() > 10 * rest_VH.abs().mean()

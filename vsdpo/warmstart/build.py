@@ -29,7 +29,7 @@ import transformers
 import vsdpo
 from vsdpo.warmstart.corpus import (ContextFn, RenderFn, feedback_examples, real_context_fn,
                                     real_render_fn, student_examples)
-from vsdpo.warmstart.induction import ROPE_THETA, install_induction_head
+from vsdpo.warmstart.induction import ROPE_THETA, check_fits, install_induction_head
 from vsdpo.warmstart.sft import build_model, copy_sequences, encode, train
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
@@ -71,9 +71,11 @@ class WarmstartConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"WarmstartConfig.{name} must be in [0, 1], "
                                  f"got {getattr(self, name)}")
-        if self.induction_head and self.num_layers < 2:
-            raise ValueError("WarmstartConfig.num_layers must be >= 2 with induction_head: the "
-                             f"head takes two layers, got {self.num_layers}")
+        if self.induction_head:
+            try:
+                check_fits(self.num_layers, self.hidden_size // self.num_heads, self.max_len)
+            except ValueError as err:
+                raise ValueError(f"WarmstartConfig: {err}") from None
         if self.hidden_size % self.num_heads:
             raise ValueError(f"WarmstartConfig.hidden_size ({self.hidden_size}) must be a "
                              f"multiple of num_heads ({self.num_heads})")
