@@ -1,11 +1,14 @@
 """The DOM probe runs in its own JavaScript world: with JavaScript on, page scripts that patch
 the built-ins it calls change nothing it measures; and the next artifact on the same page
-starts in a new document, without the last one's globals, patches and workers. Real Chromium
-(the shared `html_pool`, JavaScript on for `web`)."""
+starts in a new document, without the last one's globals, patches and workers, whenever it
+could have run a script. Real Chromium (the shared `html_pool`, JavaScript on for `web`)."""
 
 import asyncio
 
+import pytest
+
 from vsdpo.render import Artifact
+from vsdpo.render.browser import could_run_script
 from vsdpo.render.probe_world import _worlds, evaluate_isolated
 
 BOXES = """<html><body><div style="position:relative;height:120px">
@@ -115,3 +118,33 @@ def test_a_slot_goes_back_to_the_pool_without_the_last_artifacts_workers(html_po
 
     counts = html_pool.loop.run_until_complete(workers_after_the_reset())
     assert counts[-1] == 0, counts
+
+
+@pytest.mark.parametrize("html", [
+    "<p>x</p><SCRIPT>1</SCRIPT>", '<img src="a.png" onerror="go()">', "<body onload=go()>",
+    "<a href='JavaScript:go()'>a</a>", '<iframe srcdoc="<p>x</p>"></iframe>',
+    '<meta http-equiv="refresh" content="1">', '<object data="a.svg"></object>',
+    '<embed src="a.svg">'])
+def test_a_script_or_a_refresh_is_seen_in_the_source(html):
+    assert could_run_script(html)
+
+
+def test_the_synthetic_pages_and_plain_text_run_no_script():
+    from vsdpo.tasks import DOMAINS
+    from vsdpo.tasks.programs import solve, styles
+    from vsdpo.tasks.synthetic import generate_tasks
+    pages = [solve(t, s) for t in generate_tasks(DOMAINS, 30, seed=0) if t.domain != "chart"
+             for s in styles(t.domain)]
+    assert len(pages) > 20 and not any(map(could_run_script, pages))
+    assert not could_run_script("<p>Bonus = 5; prices on sale = low; Common=1</p>")
+
+
+def test_only_a_document_that_could_run_a_script_is_replaced_before_the_next_job(
+        html_pool, monkeypatch):
+    browsers, released = html_pool.pool.browsers, []
+    release = browsers._release
+    monkeypatch.setattr(browsers, "_release", lambda slot: (released.append(slot), release(slot)))
+    static, scripted = "<p>static</p>", "<p>x</p><script>window.x = 1</script>"
+    results = html_pool.render([Artifact("web", static)] * 3)
+    assert all(r.ok for r in results) and released == []
+    assert html_pool.one("web", scripted).ok and len(released) == 1

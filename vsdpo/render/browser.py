@@ -14,6 +14,7 @@ timeout.
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -203,13 +204,14 @@ class BrowserPool:
             await self._open(slot, javascript)
         slot.uses += 1
 
-    async def run(self, job, javascript: bool):
+    async def run(self, job, javascript: bool, scripted: bool = True):
         """`await job(page, cdp)` on a free slot; a crash is retried once on a rebuilt slot.
 
         Raises `RenderTimeout` when the job outlives the timeout, or the second failure
         (`ChromiumDied` or Playwright's error). A slot whose job raised is rebuilt before its
         next use (scripts of one artifact can leave globals behind that `set_content` does
-        not reset).
+        not reset). `scripted=False` says the job's document can neither run a script nor
+        navigate (`could_run_script`), so the slot goes back without a new document.
         """
         for attempt in range(2):
             slot = await self.free.get()
@@ -229,7 +231,10 @@ class BrowserPool:
                 await self._discard(slot)
                 raise
             finally:
-                self._release(slot)
+                if scripted:
+                    self._release(slot)
+                else:
+                    self.free.put_nowait(slot)
 
     def _release(self, slot: Slot):
         """Free the slot once it holds an empty document, without holding up the job's result.
@@ -247,6 +252,19 @@ class BrowserPool:
         task = asyncio.create_task(reset())
         self.resets.add(task)
         task.add_done_callback(self.resets.discard)
+
+
+# What can start a script or a navigation in a document: a script element, an event-handler
+# attribute, a `javascript:` URL, a nested document, a `<meta>` refresh. Text that merely
+# looks like one (`on sale=`) only costs the slot a new document.
+_SCRIPT_SOURCES = re.compile(
+    r"<script|\bon[a-z]+\s*=|javascript:|<iframe|<frame|<object|<embed|<meta", re.IGNORECASE)
+
+
+def could_run_script(html: str) -> bool:
+    """Whether a script or a refresh could run in `html`; without either, the document leaves
+    no workers, timers, globals or pending navigation behind for the next artifact."""
+    return _SCRIPT_SOURCES.search(html) is not None
 
 
 def _fired(emitter, *events: str) -> asyncio.Future:

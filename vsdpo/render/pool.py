@@ -109,11 +109,12 @@ class RenderPool:
                                 f"{traceback.format_exc(limit=3)}")
 
     async def _render_html(self, artifact: Artifact) -> RenderResult:
+        from vsdpo.render.browser import could_run_script
         from vsdpo.render.html import render_html
         browsers = await self.start_browsers()
         return await browsers.run(
             lambda page, cdp: render_html(page, cdp, artifact, self.settings),
-            self.config.javascript.get(artifact.domain, False))
+            self.config.javascript.get(artifact.domain, False), could_run_script(artifact.code))
 
     async def _render_chart(self, artifact: Artifact) -> RenderResult:
         async with self._chart_lock:  # chart workers start on the first chart
