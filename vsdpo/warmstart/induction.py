@@ -51,10 +51,11 @@ def check_fits(num_layers: int, head_dim: int, max_len: int) -> None:
     if num_layers < 2:
         raise ValueError(f"num_layers must be >= 2 with induction_head: the head takes two "
                          f"layers, got {num_layers}")
-    if len(slow_pairs(head_dim, max_len)) < 4:
+    still = len(slow_pairs(head_dim, max_len))
+    if still < 4:
         raise ValueError(f"with induction_head, hidden_size / num_heads = {head_dim} leaves "
-                         f"{len(slow_pairs(head_dim, max_len))} RoPE pairs still over max_len "
-                         f"{max_len}; the head needs 4: use fewer, wider heads")
+                         f"{still} RoPE pairs still over max_len {max_len}; the head needs 4: "
+                         "use fewer, wider heads")
 
 
 def code_dims(hidden_size: int, head_dim: int) -> int:
