@@ -10,6 +10,9 @@ import pytest
 from vsdpo.render import Artifact
 from vsdpo.render.browser import could_run_script
 from vsdpo.render.probe_world import _worlds, evaluate_isolated
+from vsdpo.tasks import DOMAINS
+from vsdpo.tasks.programs import solve, styles
+from vsdpo.tasks.synthetic import generate_tasks
 
 BOXES = """<html><body><div style="position:relative;height:120px">
 <p style="position:absolute;top:10px;left:10px;margin:0;font-size:20px">Quarterly revenue</p>
@@ -130,9 +133,6 @@ def test_a_script_or_a_refresh_is_seen_in_the_source(html):
 
 
 def test_the_synthetic_pages_and_plain_text_run_no_script():
-    from vsdpo.tasks import DOMAINS
-    from vsdpo.tasks.programs import solve, styles
-    from vsdpo.tasks.synthetic import generate_tasks
     pages = [solve(t, s) for t in generate_tasks(DOMAINS, 30, seed=0) if t.domain != "chart"
              for s in styles(t.domain)]
     assert len(pages) > 20 and not any(map(could_run_script, pages))
