@@ -24,7 +24,6 @@ a step's rollouts are `rollout.prompts_per_step × rollout.group_size`.
 """
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -194,7 +193,9 @@ def eval_point(trainer: Trainer, samples: int, seed: int) -> dict:
         texts = sample_texts(trainer.generator, trainer.tokenizer, tasks, samples, cfg.rollout,
                              trainer.task_images(tasks))
     tasks_N = [t for t in tasks for _ in range(samples)]
-    rows = asyncio.run(score_samples(cfg, tasks_N, [extract_code(t)[0] for t in texts]))
+    codes = [extract_code(t)[0] for t in texts]
+    rows = trainer.loop.run_until_complete(score_samples(cfg, tasks_N, codes,
+                                                         pool=trainer.scorer.pool))
     return {"step": trainer.step, "metrics": summarize(rows, samples), "rows": rows,
             "eval_s": round(time.perf_counter() - t0, 1)}
 

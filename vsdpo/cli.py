@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="warm-start the tiny model, train, evaluate before/after",
                           description="The main job: warm-start the embedded tiny model (cached), "
-                          "train Visual-SDPO under torchrun on CPU, print the before/after table.")
+                          "train Visual-SDPO under torchrun on CPU, print the before/after table "
+                          "and the paired change.")
     add_config_args(demo)
     demo.add_argument("--nproc", type=int, default=2, help="training processes (default: 2)")
     render_command.add_parser(sub)

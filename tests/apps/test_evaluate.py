@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from vsdpo.apps.evaluate import _sample, evaluate, format_table, summarize
+from vsdpo.apps.evaluate import _sample, evaluate, format_table, paired_change, summarize
 from vsdpo.cli import main
 from vsdpo.model.pretrained import load_lm, load_tokenizer
 from vsdpo.model.tiny import save_tiny_model
@@ -105,3 +106,20 @@ def test_summary_means_and_bootstrap_intervals_resample_prompts_not_samples():
     assert out["content_fidelity"] == 0.5
     table = format_table({"m": out})
     assert "0.500 [0.000, 1.000]" in table
+
+
+def test_the_paired_change_is_the_difference_of_means_with_prompt_noise_taken_out():
+    rng = np.random.default_rng(0)
+    prompts, samples = 9, 3
+    level_P = rng.uniform(0, 1, prompts)  # prompts differ far more than the change
+    before = [{"fidelity": level_P[p] + rng.normal(0, 0.01), "kind": 1.0}
+              for p in range(prompts) for _ in range(samples)]
+    after = [{"fidelity": row["fidelity"] - 0.02} for row in before]
+    after[0]["only_after"] = 1.0
+    change = paired_change(before, after, samples)
+    assert change["fidelity"] == pytest.approx(summarize(after, samples)["fidelity"]
+                                               - summarize(before, samples)["fidelity"])
+    assert change["fidelity@lo"] == pytest.approx(-0.02) == change["fidelity@hi"]
+    unpaired = summarize(before, samples)
+    assert unpaired["fidelity@hi"] - unpaired["fidelity@lo"] > 0.2
+    assert "kind" not in change and "only_after" not in change  # only keys both sides have

@@ -58,20 +58,29 @@ BENCHMARKS = {
 def evaluate(cfg: Config, samples: int = 1, clip: ClipScorer | None = None) -> dict[str, float]:
     """Metrics of `cfg.model.path` on `cfg.tasks`' eval split, `samples` per task, sampled
     with the run's temperature and seed (the same numbers for the same model and config)."""
+    return summarize(evaluate_rows(cfg, samples, clip), samples)
+
+
+def evaluate_rows(cfg: Config, samples: int = 1,
+                  clip: ClipScorer | None = None) -> list[dict[str, float]]:
+    """`evaluate`'s per-sample rows (`score_samples`), a task's samples adjacent."""
     tasks = build_tasks(cfg.tasks, split="eval")
-    tasks_N = [t for t in tasks for _ in range(samples)]  # a task's samples are adjacent
+    tasks_N = [t for t in tasks for _ in range(samples)]
     codes = [extract_code(text)[0] for text in _sample(cfg, tasks, samples)]
-    return summarize(asyncio.run(score_samples(cfg, tasks_N, codes, clip)), samples)
+    return asyncio.run(score_samples(cfg, tasks_N, codes, clip))
 
 
-async def score_samples(cfg: Config, tasks_N, codes,
-                        clip: ClipScorer | None = None) -> list[dict[str, float]]:
+async def score_samples(cfg: Config, tasks_N, codes, clip: ClipScorer | None = None,
+                        pool: RenderPool | None = None) -> list[dict[str, float]]:
     """One row per sample: 0/1 rates, the reward against the task's reference, fidelity and
-    benchmark columns (rows lack the keys that do not apply to their task)."""
-    async with RenderPool(cfg.render) as pool:
-        results, references = await asyncio.gather(
-            pool.render([Artifact(t.domain, c) for t, c in zip(tasks_N, codes)]),
-            ReferenceRenders(pool).of(tasks_N))
+    benchmark columns (rows lack the keys that do not apply to their task). Rendered in
+    `pool` (a running one, e.g. a trainer's), else in a pool of `cfg.render` started here."""
+    if pool is None:
+        async with RenderPool(cfg.render) as pool:
+            return await score_samples(cfg, tasks_N, codes, clip, pool)
+    results, references = await asyncio.gather(
+        pool.render([Artifact(t.domain, c) for t, c in zip(tasks_N, codes)]),
+        ReferenceRenders(pool).of(tasks_N))
     clip_N = clip.similarity(results, references) if clip else [None] * len(results)
     rows = []
     for task, code, result, reference, clip_score in zip(tasks_N, codes, results, references,
@@ -125,6 +134,23 @@ def summarize(rows: list[dict[str, float]], samples: int, resamples: int = 1000,
     return out
 
 
+def paired_change(before: list[dict[str, float]], after: list[dict[str, float]],
+                  samples: int) -> dict[str, float]:
+    """after − before of every key, taken per prompt (both rows of the same prompts, as
+    `evaluate_rows` gives them), with `summarize`'s interval over prompts: two models
+    sampled on the same prompts differ by less noise than two unpaired means."""
+    diffs = []
+    for p in range(len(before) // samples):
+        rows_b, rows_a = (r[p * samples:(p + 1) * samples] for r in (before, after))
+        keys = {k for row in rows_b for k in row} & {k for row in rows_a for k in row}
+        diffs.append({k: _mean(rows_a, k) - _mean(rows_b, k) for k in keys})
+    return summarize(diffs, 1)
+
+
+def _mean(rows: list[dict[str, float]], key: str) -> float:
+    return float(np.mean([row[key] for row in rows if key in row]))
+
+
 def _sample(cfg: Config, tasks, samples: int) -> list[str]:
     """`samples` completions per task, in task order, from a fresh engine of `cfg.model.path`.
     The engine is closed before returning: vLLM's teardown ends the process group it started."""
@@ -171,18 +197,19 @@ def format_table(columns: dict[str, dict[str, float]]) -> str:
     rows = [k for k in dict.fromkeys(k for c in columns.values() for k in c) if "@" not in k
             and (not k.startswith("defect_rate/") or any(c.get(k) for c in columns.values()))]
     width = max(len(r) for r in rows) + 2
-    cols = [max(22, len(n) + 2) for n in names]
 
-    def cell(column, row, w):
+    def cell(column, row):
         value = column.get(row)
         if value is None:
-            return "-".rjust(w)
+            return "-"
         if isinstance(value, int):
-            return f"{value:{w}d}"
+            return f"{value:d}"
         if f"{row}@lo" not in column:
-            return f"{value:{w}.3f}"
-        return f"{value:.3f} [{column[row + '@lo']:.3f}, {column[row + '@hi']:.3f}]".rjust(w)
+            return f"{value:.3f}"
+        return f"{value:.3f} [{column[row + '@lo']:.3f}, {column[row + '@hi']:.3f}]"
+    cells = {n: [cell(columns[n], r) for r in rows] for n in names}
+    cols = [max(len(n), *(len(c) for c in cells[n])) + 2 for n in names]
     lines = ["metric".ljust(width) + "".join(n.rjust(w) for n, w in zip(names, cols))]
-    lines += [r.ljust(width) + "".join(cell(columns[n], r, w) for n, w in zip(names, cols))
-              for r in rows]
+    lines += [r.ljust(width) + "".join(cells[n][i].rjust(w) for n, w in zip(names, cols))
+              for i, r in enumerate(rows)]
     return "\n".join(lines)
