@@ -16,7 +16,8 @@ from vsdpo.warmstart.measure import CONTEXTS, gate, measure
 
 TOY = WarmstartConfig(num_student_examples=40, num_feedback_examples=6, vocab_size=400,
                       hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                      copy_steps=2, copy_batch_size=4, steps=3, batch_size=4, warmup_steps=1)
+                      copy_steps=2, copy_batch_size=4, steps=3, batch_size=4, warmup_steps=1,
+                      induction_head=False)  # one layer: the head takes two
 
 
 @pytest.fixture(scope="module")

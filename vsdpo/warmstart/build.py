@@ -53,13 +53,13 @@ class WarmstartConfig:
     copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     copy_per_batch: int = 16  # copy sequences added to every corpus batch (sft.py)
-    steps: int = 600
+    steps: int = 1800  # the teacher gate's fidelity half needs them (docs/tasks.md)
     batch_size: int = 16
     feedback_fraction: float = 0.5  # share of each batch drawn from the feedback examples
     lr: float = 1e-3
     warmup_steps: int = 20
     content_weight: float = 5.0  # loss weight of completion tokens that copy a prompt word
-    induction_head: bool = False  # write one in before training (induction.py; off: LOG.md)
+    induction_head: bool = True  # write one in before training (induction.py)
 
     def __post_init__(self):
         for name in ("num_student_examples", "num_feedback_examples", "hidden_size",
