@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,7 +124,7 @@ def run_seeds(args, out: Path) -> dict:
 def run_jobs(args, out: Path) -> dict:
     """The seeds split over `--jobs` child processes of one thread each (generating a tiny
     model's tokens is latency-bound, so two processes on two cores finish nearly twice as
-    fast as one with two threads); their JSON merged."""
+    fast as one with two threads); their JSON merged, and their folders removed once merged."""
     jobs = [args.seeds[j::args.jobs] for j in range(args.jobs) if args.seeds[j::args.jobs]]
     procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--set", args.set[-1],
                                "--seeds", ",".join(map(str, seeds)), "--jobs", "1",
@@ -138,6 +139,8 @@ def run_jobs(args, out: Path) -> dict:
         for arm, entry in part["arms"].items():
             mine = payload["arms"].setdefault(arm, {"settings": entry["settings"], "seeds": {}})
             mine["seeds"] |= entry["seeds"]
+    for j in range(len(jobs)):
+        shutil.rmtree(out / f"job{j}")
     for entry in payload["arms"].values():  # seeds in order, as one process would have run them
         entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
     return payload

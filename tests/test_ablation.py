@@ -25,7 +25,7 @@ def test_quick_ablation_over_two_jobs_writes_curves_rows_report_plot_and_table(t
         env=os.environ | {"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     payload = json.loads((out / "ablation.json").read_text())
-    assert list(payload["arms"]) == ARMS
+    assert list(payload["arms"]) == ARMS and not list(out.glob("job*"))
     assert payload["arms"]["random_credit"]["settings"]["credit"] == "random"
     assert payload["arms"]["sdpo"]["settings"]["teacher_sees"] == "plain"
     for seed in ("0", "1"):
