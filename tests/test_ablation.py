@@ -25,7 +25,8 @@ def test_quick_ablation_over_two_jobs_writes_curves_rows_report_plot_and_table(t
         env=os.environ | {"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     payload = json.loads((out / "ablation.json").read_text())
-    assert list(payload["arms"]) == ARMS and not list(out.glob("job*"))
+    assert list(payload["arms"]) == ARMS
+    assert not list(out.glob("job*"))  # the jobs' folders are removed once merged
     assert payload["arms"]["random_credit"]["settings"]["credit"] == "random"
     assert payload["arms"]["sdpo"]["settings"]["teacher_sees"] == "plain"
     for seed in ("0", "1"):
@@ -41,9 +42,6 @@ def test_quick_ablation_over_two_jobs_writes_curves_rows_report_plot_and_table(t
             assert set(run["train"]) >= {"grad_norm_kl", "grad_norm_pg", "divergence_blamed"}
             step0.append([rows[k][0] for k in ("defect_rate", "reward")])
         assert all(s == step0[0] for s in step0)  # every arm starts from the seed's same eval
-    for j in (0, 1):  # each job kept its own seed's results
-        part = json.loads((out / f"job{j}" / "ablation.json").read_text())
-        assert [list(a["seeds"]) for a in part["arms"].values()] == [[str(j)]] * len(ARMS)
     report = payload["report"]
     pair = report["paired"]["visual_sdpo - grpo"]
     assert pair["seeds"] == ["0", "1"]
