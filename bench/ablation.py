@@ -122,9 +122,8 @@ def run_seeds(args, out: Path) -> dict:
 
 
 def run_jobs(args, out: Path) -> dict:
-    """The seeds split over `--jobs` child processes of one thread each (generating a tiny
-    model's tokens is latency-bound, so two processes on two cores finish nearly twice as
-    fast as one with two threads); their JSON merged, and their folders removed once merged."""
+    """The seeds split over `--jobs` child processes of one thread each; their JSON merged,
+    and their folders removed once merged."""
     jobs = [args.seeds[j::args.jobs] for j in range(args.jobs) if args.seeds[j::args.jobs]]
     procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--set", args.set[-1],
                                "--seeds", ",".join(map(str, seeds)), "--jobs", "1",
