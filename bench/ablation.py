@@ -123,7 +123,7 @@ def run_seeds(args, out: Path) -> dict:
 
 def run_jobs(args, out: Path) -> dict:
     """The seeds split over `--jobs` child processes of one thread each; their JSON merged,
-    and their folders removed once merged."""
+    each run marked with its job, and their folders removed once merged."""
     jobs = [args.seeds[j::args.jobs] for j in range(args.jobs) if args.seeds[j::args.jobs]]
     procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--set", args.set[-1],
                                "--seeds", ",".join(map(str, seeds)), "--jobs", "1",
@@ -137,7 +137,7 @@ def run_jobs(args, out: Path) -> dict:
         part = json.loads((out / f"job{j}" / "ablation.json").read_text())
         for arm, entry in part["arms"].items():
             mine = payload["arms"].setdefault(arm, {"settings": entry["settings"], "seeds": {}})
-            mine["seeds"] |= entry["seeds"]
+            mine["seeds"] |= {seed: run | {"job": j} for seed, run in entry["seeds"].items()}
     for j in range(len(jobs)):
         shutil.rmtree(out / f"job{j}")
     for entry in payload["arms"].values():  # seeds in order, as one process would have run them

@@ -27,6 +27,8 @@ def test_quick_ablation_over_two_jobs_writes_curves_rows_report_plot_and_table(t
     payload = json.loads((out / "ablation.json").read_text())
     assert list(payload["arms"]) == ARMS
     assert not list(out.glob("job*"))  # the jobs' folders are removed once merged
+    for arm in payload["arms"].values():  # each job ran its own seed, and only that one
+        assert [arm["seeds"][seed]["job"] for seed in ("0", "1")] == [0, 1]
     assert payload["arms"]["random_credit"]["settings"]["credit"] == "random"
     assert payload["arms"]["sdpo"]["settings"]["teacher_sees"] == "plain"
     for seed in ("0", "1"):
