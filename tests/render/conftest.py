@@ -1,30 +1,9 @@
 """One Chromium render pool shared by the HTML render tests (a browser start costs ~1 s)."""
 
-import asyncio
-
 import pytest
+from sync_pool import SyncPool
 
-from vsdpo.render import Artifact, RenderConfig, RenderPool
-
-
-class SyncPool:
-    """A `RenderPool` on a private event loop, driven synchronously from tests."""
-
-    def __init__(self, config: RenderConfig):
-        self.loop = asyncio.new_event_loop()
-        self.pool = RenderPool(config)
-        self.loop.run_until_complete(self.pool.__aenter__())
-        self.loop.run_until_complete(self.pool.start_browsers())
-
-    def render(self, artifacts):
-        return self.loop.run_until_complete(self.pool.render(artifacts))
-
-    def one(self, domain: str, code: str):
-        return self.render([Artifact(domain, code)])[0]
-
-    def close(self):
-        self.loop.run_until_complete(self.pool.__aexit__(None, None, None))
-        self.loop.close()
+from vsdpo.render import RenderConfig
 
 
 @pytest.fixture(scope="session")

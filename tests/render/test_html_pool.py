@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SyncPool
+from sync_pool import SyncPool
 from vsdpo.render import Artifact, RenderConfig
 from vsdpo.render.browser import find_chromium
 

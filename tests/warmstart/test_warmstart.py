@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from sync_pool import SyncPool
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vsdpo.cli import main
@@ -65,8 +66,14 @@ def test_the_key_ignores_docstrings_and_comments_but_not_code(tmp_path):
 
 
 def test_measure_reports_the_student_and_each_arms_teacher_and_the_gate(model_dir):
+    """Its five render calls go through one real pool (a pool start each would cost ~5 s)."""
     torch.manual_seed(0)
-    report = measure(model_dir, num_tasks=3, samples=2, max_new_tokens=16)
+    pool = SyncPool()
+    try:
+        report = measure(model_dir, num_tasks=3, samples=2, max_new_tokens=16,
+                         render_fn=pool.render)
+    finally:
+        pool.close()
     assert report["samples"] == 2
     for role in ("student", *CONTEXTS):
         assert 0.0 <= report[role]["defect_rate"] <= report[role]["exec_rate"] <= 1.0
