@@ -53,7 +53,7 @@ class WarmstartConfig:
     copy_steps: int = 500  # the copy stage (sft.copy_sequences), before the corpus
     copy_batch_size: int = 64
     copy_per_batch: int = 16  # copy sequences added to every corpus batch (sft.py)
-    steps: int = 1800  # the teacher gate's fidelity half needs them (docs/tasks.md)
+    steps: int = 2400  # the teacher gate's fidelity half needs them (docs/tasks.md)
     batch_size: int = 16
     feedback_fraction: float = 0.5  # share of each batch drawn from the feedback examples
     lr: float = 1e-3
