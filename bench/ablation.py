@@ -8,7 +8,7 @@ program, uniform credit) and one_step_off (Visual-SDPO sampled one step ahead,
 warm-started model on every seed, and is evaluated on the held-out split at step 0, every
 `--eval-every` steps and at the end.
 
-    python bench/ablation.py --seeds 0,1,2,3 --out DIR     # the documented run (the defaults)
+    python bench/ablation.py --seeds 4,5,6,7 --out DIR     # the documented run (the defaults)
     python bench/ablation.py --arms grpo opsd --seeds 0    # some arms, one seed
     python bench/ablation.py --quick                       # a minute: the mechanics, for tests
     python bench/ablation.py --set rollout.prompts_per_step=3   # reaches every run's config
@@ -340,7 +340,7 @@ def _parse_args():
     parser.add_argument("--arms", nargs="+", default=None, choices=list(ARMS),
                         help=f"default: {' '.join(DEFAULT_ARMS)} (--quick: all)")
     parser.add_argument("--seeds", default=None,
-                        help="comma-separated training seeds (default 0,1,2,3; --quick: 0)")
+                        help="comma-separated training seeds (default 4,5,6,7; --quick: 0)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--eval-every", type=int, default=20,
                         help="held-out eval at step 0, every N steps and at the end")
@@ -356,7 +356,7 @@ def _parse_args():
             QUICK[k] for k in ("steps", "eval_every", "samples"))
         args.set = QUICK["sets"] + args.set
     args.arms = args.arms or (QUICK["arms"] if args.quick else DEFAULT_ARMS)
-    args.seeds = args.seeds or ("0" if args.quick else "0,1,2,3")
+    args.seeds = args.seeds or ("0" if args.quick else "4,5,6,7")
     args.jobs = args.jobs or (1 if args.quick else 2)
     args.set = BUDGET + args.set
     args.seeds = [int(s) for s in str(args.seeds).split(",")]
