@@ -85,9 +85,12 @@ def visible_mounts(mpl_cache: str) -> list[tuple[str, str, str]]:
 
 
 def readable_paths(mpl_cache: str) -> list[str]:
-    """Real paths of the allow-list, for the audit hook (none inside another)."""
-    real = {os.path.realpath(dest) for _, _, dest in visible_mounts(mpl_cache)}
-    return sorted(p for p in real if not any(q != p and _inside(p, q) for q in real))
+    """The allow-list for the audit hook (none inside another): each mount point, as a path
+    resolves inside bubblewrap (a venv reached through a symlink is mounted there, not
+    linked), and its real path, as a path resolves outside it."""
+    dests = [dest for _, _, dest in visible_mounts(mpl_cache)]
+    paths = set(dests) | {os.path.realpath(dest) for dest in dests}
+    return sorted(p for p in paths if not any(q != p and _inside(p, q) for q in paths))
 
 
 def bwrap_command(bwrap: str, mpl_cache: str, tmp_mb: int) -> list[str]:
