@@ -5,10 +5,10 @@ Llama decoder → SFT → a transformers directory (safetensors + tokenizer) tha
 `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` load.
 
 The directory is `out_dir / "warmstart-<key>"`, where the key hashes the config, the library
-versions and the code of every module that shapes the corpus (tasks, warm-start, render,
-feedback; Python as its syntax tree without docstrings or comments, so editing the prose
-keeps the cache): a change to any of them builds a new model; otherwise the cached one is
-returned.
+versions and the code of every module that shapes the corpus or the model (tasks, warm-start
+but its gate `measure.py`, render, feedback; Python as its syntax tree without docstrings or
+comments, so editing the prose keeps the cache): a change to any of them builds a new model;
+otherwise the cached one is returned.
 `warmstart.json` in the directory records the config, the timings and the loss curve, and is
 written last, so a directory without it is an interrupted build and is rebuilt.
 """
@@ -34,6 +34,7 @@ from vsdpo.warmstart.sft import build_model, copy_sequences, encode, train
 from vsdpo.warmstart.tokenizer import train_tokenizer
 
 _SOURCES = ("tasks", "warmstart", "render", "feedback")
+_NOT_HASHED = ("warmstart/measure.py",)  # the teacher gate: it reads the model, not shapes it
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def cache_key(config: WarmstartConfig) -> str:
     root = Path(vsdpo.__file__).parent
     for package in _SOURCES:
         for path in sorted((root / package).glob("*.[pj][ys]")):
+            if f"{package}/{path.name}" in _NOT_HASHED:
+                continue
             digest.update(path.name.encode() + code_of(path))
     return digest.hexdigest()[:16]
 

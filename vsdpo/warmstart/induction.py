@@ -46,16 +46,17 @@ def slow_pairs(head_dim: int, max_len: int) -> list[int]:
     return [f for f, w in enumerate(rope_inv_freq(head_dim).tolist()) if w * max_len < 0.5]
 
 
-def check_fits(num_layers: int, head_dim: int, max_len: int) -> None:
-    """Raise, naming the config fields, unless the head fits the model."""
+def check_fits(num_layers: int, head_dim: int, max_len: int) -> list[int]:
+    """The head's slow RoPE pairs; raises, naming the config fields, unless the head fits."""
     if num_layers < 2:
         raise ValueError(f"num_layers must be >= 2 with induction_head: the head takes two "
                          f"layers, got {num_layers}")
-    still = len(slow_pairs(head_dim, max_len))
-    if still < 4:
+    slow = slow_pairs(head_dim, max_len)
+    if len(slow) < 4:
         raise ValueError(f"with induction_head, hidden_size / num_heads = {head_dim} leaves "
-                         f"{still} RoPE pairs still over max_len {max_len}; the head needs 4: "
-                         "use fewer, wider heads")
+                         f"{len(slow)} RoPE pairs still over max_len {max_len}; the head needs "
+                         "4: use fewer, wider heads")
+    return slow
 
 
 def code_dims(hidden_size: int, head_dim: int) -> int:
@@ -72,7 +73,7 @@ def install_induction_head(model: LlamaForCausalLM, max_len: int, seed: int) -> 
         raise ValueError(f"the induction head needs a model built with rope_theta={ROPE_THETA}")
     H = config.hidden_size
     hd = H // config.num_attention_heads
-    check_fits(config.num_hidden_layers, hd, max_len)
+    slow = check_fits(config.num_hidden_layers, hd, max_len)
     K, half = code_dims(H, hd), hd // 2
     gen = torch.Generator().manual_seed(seed)
     code_VK = torch.randint(0, 2, (config.vocab_size, K), generator=gen).float() * 2 - 1
@@ -98,7 +99,6 @@ def install_induction_head(model: LlamaForCausalLM, max_len: int, seed: int) -> 
     prev.o_proj.weight[:, :hd].zero_()
     prev.o_proj.weight[K:2 * K, :K] = torch.eye(K)
 
-    slow = slow_pairs(hd, max_len)
     dims = slow + [f + half for f in slow]
     # orthonormal rows or columns, so a code matches itself with |proj c|² = min(D, K)
     D, rank = len(dims), min(len(dims), K)

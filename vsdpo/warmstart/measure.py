@@ -93,8 +93,9 @@ def measure(model_dir: str | Path, num_tasks: int = 24, seed: int = 0, *, sample
     start = time.perf_counter()
     codes = sample(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-    results = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, codes)])
-    references = render_fn([Artifact(t.domain, t.reference_code) for t in prompts])
+    rendered = render_fn([Artifact(t.domain, c) for t, c in zip(tasks, codes)]
+                         + [Artifact(t.domain, t.reference_code) for t in prompts])
+    results, references = rendered[:len(tasks)], rendered[len(tasks):]
     rewards = [reward(t, r, references[i // samples])
                for i, (t, r) in enumerate(zip(tasks, results))]
     siblings = []
@@ -108,12 +109,16 @@ def measure(model_dir: str | Path, num_tasks: int = 24, seed: int = 0, *, sample
         "plain": [context_fn(t, r, c, s, False)
                   for t, r, c, s in zip(tasks, results, codes, siblings)],
         "reference": [reference_context(t) for t in tasks]}
+    fixes = {name: sample(model, tokenizer, [format_teacher_prompt(c) for c in texts],
+                          max_new_tokens=max_new_tokens, temperature=temperature,
+                          seed=seed + 1 + n)
+             for n, (name, texts) in enumerate(contexts.items())}
+    # the three teachers' programs in one render call (each call starts a render pool)
+    rendered = render_fn([Artifact(t.domain, c) for fix in fixes.values()
+                          for t, c in zip(tasks, fix)])
     roles = {"student": (results, codes)}
-    for n, (name, texts) in enumerate(contexts.items()):
-        fixes = sample(model, tokenizer, [format_teacher_prompt(c) for c in texts],
-                       max_new_tokens=max_new_tokens, temperature=temperature,
-                       seed=seed + 1 + n)
-        roles[name] = (render_fn([Artifact(t.domain, c) for t, c in zip(tasks, fixes)]), fixes)
+    for n, (name, fix) in enumerate(fixes.items()):
+        roles[name] = (rendered[n * len(tasks):(n + 1) * len(tasks)], fix)
     report = {"num_tasks": num_tasks, "samples": samples, "temperature": temperature}
     groups = {"all": lambda t: True, "risky": lambda t: is_risky(t.prompt),
               **{d: (lambda t, d=d: t.domain == d) for d in DOMAINS}}
