@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vsdpo.cli import main
 from vsdpo.tasks import generate_tasks
 from vsdpo.warmstart import WarmstartConfig, cache_key, format_prompt, warmstart
+from vsdpo.warmstart import build
 from vsdpo.warmstart.build import code_of
 from vsdpo.warmstart.induction import ROPE_THETA, code_dims
 from vsdpo.warmstart.measure import CONTEXTS, gate, measure
@@ -65,8 +66,16 @@ def test_the_key_ignores_docstrings_and_comments_but_not_code(tmp_path):
     assert keys[0] == keys[1] == keys[2] != keys[3]
 
 
+def test_the_key_hashes_the_training_code_but_not_the_gates(monkeypatch):
+    key, real = cache_key(TOY), build.code_of
+    for name, changes in (("measure.py", False), ("sft.py", True), ("chart_sandbox.py", True)):
+        monkeypatch.setattr(build, "code_of",
+                            lambda path, name=name: b"edited" if path.name == name else real(path))
+        assert (cache_key(TOY) != key) == changes, name
+
+
 def test_measure_reports_the_student_and_each_arms_teacher_and_the_gate(model_dir):
-    """Its five render calls go through one real pool (a pool start each would cost ~5 s)."""
+    """Its two render calls go through one real pool (a pool start each would cost ~5 s)."""
     torch.manual_seed(0)
     pool = SyncPool()
     try:
